@@ -1,0 +1,3 @@
+from aigciqa.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""What a database folder holds, what is missing, and which stage can run next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aigciqa.database.folder import ANNOTATIONS_FILE, SCREENING_FILE, VQA_FILE, DatabaseFolder
+
+
+@dataclass
+class FolderReport:
+    root: str
+    name: str
+    synthetic: bool
+    perspectives: list[str]
+    rows: dict[str, int]
+    images_listed: int = 0
+    images_on_disk: int = 0
+    missing_images: list[str] = field(default_factory=list)
+    files: dict[str, bool] = field(default_factory=dict)
+    provenance: dict[str, dict] = field(default_factory=dict)
+    next_steps: list[str] = field(default_factory=list)
+    split_columns: list[str] = field(default_factory=list)
+
+
+def inspect_folder(folder: DatabaseFolder) -> FolderReport:
+    """Validate the folder (raises InputError on the first problem) and summarise it."""
+    card = folder.read_card()
+    tables = folder.validate()
+    report = FolderReport(root=str(folder.root), name=card["name"], synthetic=bool(card.get("synthetic")),
+                          perspectives=list(card["perspectives"]),
+                          rows={name: len(frame) for name, frame in tables.items()},
+                          provenance=card.get("provenance", {}))
+    for name in (ANNOTATIONS_FILE, SCREENING_FILE, VQA_FILE):
+        report.files[name] = (folder.root / name).is_file()
+    if "images" in tables:
+        paths = tables["images"]["path"]
+        present = [(folder.root / p).is_file() for p in paths]
+        report.images_listed = len(paths)
+        report.images_on_disk = sum(present)
+        report.missing_images = [p for p, ok in zip(paths, present) if not ok]
+    if "splits" in tables:
+        report.split_columns = [c for c in tables["splits"].columns if c != "image_id"]
+    report.next_steps = _next_steps(report, tables)
+    return report
+
+
+def _next_steps(report: FolderReport, tables) -> list[str]:
+    steps = []
+    root = report.root
+    has = tables.__contains__
+    if has("prompts") and report.images_on_disk < max(report.images_listed, 1):
+        steps.append(f"aigciqa generate {root}   # make the {report.images_listed - report.images_on_disk or 'missing'} "
+                     "images (or copy the published images to the paths in images.csv)")
+    if report.images_on_disk and not has("ratings"):
+        steps.append(f"aigciqa annotate {root}   # collect ratings from subjects")
+    if has("ratings") and not has("mos"):
+        steps.append(f"aigciqa build-mos {root}  # screen subjects and compute MOS")
+    if (has("mos") or has("labels")) and not report.files.get(VQA_FILE):
+        steps.append(f"aigciqa build-vqa {root}  # question/answer pairs for instruction tuning")
+    if has("images") and not has("splits"):
+        steps.append(f"aigciqa split {root}      # train/val/test splits by prompt")
+    if (has("mos") or has("pairs")) and has("splits") and report.images_on_disk:
+        steps.append(f"aigciqa train {root}      # train MINT-IQA")
+    return steps
+
+
+def format_report(report: FolderReport) -> str:
+    lines = [f"{report.root}: database '{report.name}'" + ("  [SYNTHETIC: simulated, not a real database]"
+                                                            if report.synthetic else ""),
+             f"  perspectives: {', '.join(report.perspectives)}"]
+    for name, count in report.rows.items():
+        lines.append(f"  {name + '.csv':<12} {count:>8} rows")
+    for name, present in report.files.items():
+        lines.append(f"  {name:<18} {'present' if present else 'absent'}")
+    if report.images_listed:
+        lines.append(f"  image files: {report.images_on_disk} of {report.images_listed} present")
+        if report.missing_images:
+            shown = ", ".join(report.missing_images[:3])
+            more = f" and {len(report.missing_images) - 3} more" if len(report.missing_images) > 3 else ""
+            lines.append(f"    missing: {shown}{more}")
+    if report.split_columns:
+        lines.append(f"  split columns: {', '.join(report.split_columns)}")
+    for stage, entry in report.provenance.items():
+        lines.append(f"  {stage}: {entry['command']}  ({entry['time']}, aigciqa {entry['tool_version']})")
+    lines.append("next:" if report.next_steps else "next: nothing left to do")
+    lines += [f"  {step}" for step in report.next_steps]
+    return "\n".join(lines)

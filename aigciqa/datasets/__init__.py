@@ -1,0 +1,1 @@
+"""Published databases imported into a database folder, splits, and the embedded prompt sets."""
