@@ -174,7 +174,8 @@ def coerce_table(spec: TableSpec, frame: pd.DataFrame, card: dict, file: str | N
     """
     file = file or spec.filename
     required, optional = spec.all_columns(card)
-    missing = [c.name for c in required if c.name not in frame.columns]
+    # A column that may be empty may also be left out; it is written back as an empty column.
+    missing = [c.name for c in required if c.name not in frame.columns and not c.nullable]
     if missing:
         raise InputError(f"required column is missing (columns are: {', '.join(map(str, frame.columns))})",
                          file=file, row=None, field=missing[0])
@@ -183,7 +184,10 @@ def coerce_table(spec: TableSpec, frame: pd.DataFrame, card: dict, file: str | N
         raise InputError("column appears twice", file=file, field=str(duplicated[0]))
     frame = frame.reset_index(drop=True)
     out = {}
-    for column in (*required, *optional):
+    for column in required:
+        values = frame[column.name] if column.name in frame.columns else pd.Series([""] * len(frame), dtype=object)
+        out[column.name] = _convert(values, column, file)
+    for column in optional:
         if column.name in frame.columns:
             out[column.name] = _convert(frame[column.name], column, file)
     known = set(out)
