@@ -45,9 +45,16 @@ def inspect_folder(folder: DatabaseFolder) -> FolderReport:
     return report
 
 
+def _available_commands() -> set[str]:
+    from aigciqa.cli import build_parser
+    parser = build_parser()
+    return set(parser._subparsers._group_actions[0].choices)  # argparse keeps subcommands here
+
+
 def _next_steps(report: FolderReport, tables) -> list[str]:
     steps = []
     root = report.root
+    available = _available_commands()
     has = tables.__contains__
     if has("prompts") and report.images_on_disk < max(report.images_listed, 1):
         steps.append(f"aigciqa generate {root}   # make the {report.images_listed - report.images_on_disk or 'missing'} "
@@ -62,7 +69,8 @@ def _next_steps(report: FolderReport, tables) -> list[str]:
         steps.append(f"aigciqa split {root}      # train/val/test splits by prompt")
     if (has("mos") or has("pairs")) and has("splits") and report.images_on_disk:
         steps.append(f"aigciqa train {root}      # train MINT-IQA")
-    return steps
+    # Only suggest commands this installation has.
+    return [step for step in steps if step.split()[1] in available]
 
 
 def format_report(report: FolderReport) -> str:
@@ -83,6 +91,6 @@ def format_report(report: FolderReport) -> str:
         lines.append(f"  split columns: {', '.join(report.split_columns)}")
     for stage, entry in report.provenance.items():
         lines.append(f"  {stage}: {entry['command']}  ({entry['time']}, aigciqa {entry['tool_version']})")
-    lines.append("next:" if report.next_steps else "next: nothing left to do")
+    lines.append("next:" if report.next_steps else "next: no further stage of this installation applies")
     lines += [f"  {step}" for step in report.next_steps]
     return "\n".join(lines)
