@@ -21,6 +21,7 @@ from aigciqa.database import DatabaseFolder, default_card
 # Stage steps in pipeline order: "module:function".
 DEMO_STEPS: tuple[str, ...] = (
     "aigciqa.demo:example_folder",
+    "aigciqa.datasets.splits:demo_step",
 )
 
 DEMO_GENERATORS = ("demo_gen_a", "demo_gen_b", "demo_gen_c")

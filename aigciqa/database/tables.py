@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import posixpath
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -104,7 +105,7 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
 def read_csv_text(path, *, encoding: str = "utf-8") -> pd.DataFrame:
     """Read a CSV with every cell as text ("" for empty) and a clear error for undecodable bytes."""
     try:
-        raw = open(path, "rb").read()
+        raw = Path(path).read_bytes()
     except FileNotFoundError:
         raise InputError("file not found", file=path) from None
     try:
