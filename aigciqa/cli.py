@@ -18,6 +18,8 @@ from aigciqa.errors import InputError
 STAGE_CLIS = (
     "aigciqa.datasets.cli",       # import, split, prompts
     "aigciqa.database.cli",       # info
+    "aigciqa.annotate.cli",       # annotate (window, export, status)
+    "aigciqa.mos.cli",            # build-mos, sureal-export
     "aigciqa.demo",               # demo
 )
 
@@ -61,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as error:
         print(f"aigciqa {args.command}: error: {error}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # output piped into `head` and the like: not an error
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"aigciqa {args.command}: interrupted; finished outputs are kept, a rerun resumes",
               file=sys.stderr)

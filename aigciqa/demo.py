@@ -22,6 +22,8 @@ from aigciqa.database import DatabaseFolder, default_card
 DEMO_STEPS: tuple[str, ...] = (
     "aigciqa.demo:example_folder",
     "aigciqa.datasets.splits:demo_step",
+    "aigciqa.annotate.demo:demo_step",
+    "aigciqa.mos.demo:demo_step",
 )
 
 DEMO_GENERATORS = ("demo_gen_a", "demo_gen_b", "demo_gen_c")
@@ -66,7 +68,8 @@ def run_demo(out: str | Path, seed: int = 0, echo=print) -> DemoContext:
         module, function = spec.split(":")
         started = time.perf_counter()
         summary = getattr(importlib.import_module(module), function)(context)
-        echo(f"[{function}] {summary}  ({time.perf_counter() - started:.1f} s)")
+        label = function if module == __name__ else module.split(".")[1]  # the stage's subpackage
+        echo(f"[{label}] {summary}  ({time.perf_counter() - started:.1f} s)")
     echo(f"demo outputs are in {context.out} (inspect them with: aigciqa info {context.folder.root})")
     return context
 

@@ -51,7 +51,8 @@ class TableSpec:
 def _mos_columns(card: dict):
     required, optional = [], []
     for p in card["perspectives"]:
-        required.append(Column(f"{p}_mos", "float"))
+        # Empty where an image was not rated in that perspective (sparse designs).
+        required.append(Column(f"{p}_mos", "float", True))
         optional += [Column(f"{p}_std", "float", True), Column(f"{p}_ci95", "float", True),
                      Column(f"{p}_n", "int", True), Column(f"{p}_std_raw", "float", True)]
     return tuple(required), tuple(optional)
@@ -128,6 +129,9 @@ _MISSING_TEXT = {"", "nan", "NaN", "NA", "<NA>", "None", "null"}
 
 def _as_text(values: pd.Series) -> pd.Series:
     """Cells as Python strings, "" where missing (None, NaN, <NA>)."""
+    if pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        # Fast path (every cell a str or missing), same result as the general one below.
+        return values.astype(object).where(values.notna(), "")
     return values.map(lambda v: "" if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v))
                       else str(v)).astype(object)
 

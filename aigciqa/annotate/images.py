@@ -1,0 +1,104 @@
+"""Decoding and scaling images for the window, in a background thread, one image ahead.
+
+Decoding a 1024x1024 PNG and resampling it with Lanczos takes tens of milliseconds; doing it for
+the next item while the subject looks at the current one makes moving on instant.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFont
+
+log = logging.getLogger("aigciqa.annotate")
+
+PLACEHOLDER_BACKGROUND = (96, 96, 96)
+
+
+@dataclass(frozen=True)
+class LoadedImage:
+    image: Image.Image  # RGB, scaled to fit the box
+    error: str | None = None  # why the file could not be shown (the image is then a placeholder)
+
+
+def scale_to_fit(image: Image.Image, box: tuple[int, int]) -> Image.Image:
+    """Scale (up or down) to fit ``box`` with the aspect ratio kept, Lanczos resampling."""
+    factor = min(box[0] / image.width, box[1] / image.height)
+    size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
+    return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def placeholder(box: tuple[int, int], message: str) -> Image.Image:
+    side = min(box)
+    image = Image.new("RGB", (side, side), PLACEHOLDER_BACKGROUND)
+    draw = ImageDraw.Draw(image)
+    font = ImageFont.load_default(size=max(12, side // 30))
+    text = f"This image cannot be shown.\n\n{message}\n\nPress S (or the Skip button) to skip it."
+    draw.multiline_text((side // 2, side // 2), text, fill=(255, 255, 255), font=font, anchor="mm",
+                        align="center")
+    return image
+
+
+def load_scaled(path: str | Path, box: tuple[int, int]) -> LoadedImage:
+    """The image scaled to ``box``, or a placeholder saying why it cannot be shown (never raises)."""
+    try:
+        with Image.open(path) as source:
+            source.load()
+            if source.mode in ("RGBA", "LA", "P"):
+                rgba = source.convert("RGBA")
+                image = Image.new("RGB", rgba.size, (255, 255, 255))
+                image.paste(rgba, mask=rgba.getchannel("A"))
+            else:
+                image = source.convert("RGB")
+        return LoadedImage(scale_to_fit(image, box))
+    except FileNotFoundError:
+        error = "the file is missing"
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as problem:
+        error = f"the file is not a readable image ({type(problem).__name__}: {problem})"
+    log.warning("cannot show %s: %s", path, error)
+    return LoadedImage(placeholder(box, error), error)
+
+
+class Prefetcher:
+    """Loads images in a worker thread; ``get`` returns a finished one or waits for it."""
+
+    def __init__(self, box: tuple[int, int], *, enabled: bool = True, keep: int = 6):
+        self.box = box
+        self.enabled = enabled
+        self.keep = keep
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
+        self._futures: dict[Path, Future] = {}
+        self._lock = threading.Lock()
+
+    def request(self, path: str | Path) -> Future:
+        path = Path(path)
+        with self._lock:
+            future = self._futures.get(path)
+            if future is None:
+                future = self._executor.submit(load_scaled, path, self.box)
+                self._futures[path] = future
+                while len(self._futures) > self.keep:  # forget the oldest request
+                    self._futures.pop(next(iter(self._futures)))
+            return future
+
+    def prefetch(self, path: str | Path) -> None:
+        if self.enabled:
+            self.request(path)
+
+    def get(self, path: str | Path) -> LoadedImage:
+        if not self.enabled:
+            return load_scaled(path, self.box)
+        return self.request(path).result()
+
+    def set_box(self, box: tuple[int, int]) -> None:
+        with self._lock:
+            if box != self.box:
+                self.box = box
+                self._futures.clear()
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,105 @@
+"""Command-line layer of the mos subpackage: ``aigciqa build-mos`` and ``aigciqa sureal-export``."""
+
+from __future__ import annotations
+
+
+def register(subparsers) -> None:
+    _register_build_mos(subparsers)
+    _register_sureal_export(subparsers)
+
+
+def _register_build_mos(subparsers) -> None:
+    from aigciqa.cli import add_command
+    parser = add_command(
+        subparsers, "build-mos",
+        summary="Screen subjects (ITU-R BT.500) and compute z-score MOS per image and perspective.",
+        description="""
+        Input SRC: a database folder (ratings.csv, and answers.csv for labels), a long ratings CSV
+        (subject_id,image_id,perspective,score), a wide matrix CSV (rows stimuli, columns subjects,
+        empty or 'nan' = not rated) or a sureal dataset JSON ('os' list or dict). The rating scale is
+        the card's, else --scale (default 0-5).
+        Steps: per-subject z-scores (sample std), BT.500-14 Annex 1 §2.3.1 kurtosis screening of the
+        z-scores per perspective, z' = 100 (z + 3) / 6, mean over accepted subjects with std, 95 %
+        t confidence interval and count.
+        Output: mos.csv, screening.json, figures/ and (from answers.csv) labels.csv, written together
+        or not at all. A folder SRC without -o is updated in place; -o OUT names a database folder to
+        update, or a new (or empty) folder that becomes one holding the ratings and the outputs.
+        Bad input (score off the scale, non-numeric or missing score, repeated rating, unknown image or
+        perspective, a subject who cannot be z-scored) stops with the file, record and field: exit 2.""",
+        example="""
+        aigciqa build-mos db/                                   # writes into db/
+        aigciqa build-mos scores.json -o out/ --scale 1-5       # a sureal dataset
+        aigciqa build-mos matrix.csv -o out/ --no-zscore --screening correlation""")
+    parser.add_argument("src", help="database folder, long or wide ratings CSV, or sureal dataset JSON")
+    parser.add_argument("-o", "--out", help="output database folder (default: SRC when it is a folder)")
+    parser.add_argument("--scale", help="rating scale LO-HI of a CSV or JSON source (default 0-5)")
+    parser.add_argument("--perspective", help="perspective name of a wide CSV or JSON source (default quality)")
+    parser.add_argument("--screening", default="bt500", choices=("bt500", "correlation", "none"),
+                        help="subject screening (default bt500: BT.500 kurtosis test)")
+    parser.add_argument("--no-zscore", dest="zscore", action="store_false",
+                        help="screen and average raw scores (MOS on the rating scale) instead of z-scores")
+    parser.add_argument("--scope", default="perspective", choices=("perspective", "any"),
+                        help="'perspective': screen each perspective alone (default); 'any': a subject "
+                             "rejected in any perspective is dropped from all")
+    parser.add_argument("--remove-score-outliers", action="store_true",
+                        help="also drop single scores outside their image's BT.500 band (off by default)")
+    parser.add_argument("--count-unanimous", action="store_true",
+                        help="BT.500 literal rule: a stimulus everyone scored alike counts for all in P "
+                             "and Q (as sureal); by default it counts for nobody")
+    parser.add_argument("--no-figures", dest="figures", action="store_false", help="skip figures/")
+    parser.set_defaults(func=_run_build_mos)
+
+
+def _run_build_mos(args) -> int:
+    from aigciqa.mos.aggregate import MosOptions
+    from aigciqa.mos.build import run_build_mos
+    from aigciqa.mos.sources import parse_scale
+    options = MosOptions(zscore=args.zscore, screening=args.screening, scope=args.scope,
+                         remove_score_outliers=args.remove_score_outliers, count_unanimous=args.count_unanimous)
+    scale = parse_scale(args.scale) if args.scale else None
+    outcome = run_build_mos(args.src, args.out, options=options, scale=scale, perspective=args.perspective,
+                            figures=args.figures)
+    print(outcome.summary())
+    return 0
+
+
+def _register_sureal_export(subparsers) -> None:
+    from aigciqa.cli import add_command
+    parser = add_command(
+        subparsers, "sureal-export",
+        summary="Write one perspective of a ratings table as a sureal dataset JSON.",
+        description="""
+        Input: anything build-mos reads (a database folder, a long or wide ratings CSV, a sureal
+        JSON). Output: OUT.json in sureal's dataset format (dis_videos with asset_id = image id and
+        os = {subject_id: score}, a list for repeated ratings), to run sureal's other subjective
+        models (e.g. 'sureal P910 OUT.json'). Written atomically; bad input writes nothing (exit 2).""",
+        example="aigciqa sureal-export db/ quality.json --perspective quality")
+    parser.add_argument("src", help="database folder or ratings file")
+    parser.add_argument("out", help="output JSON file")
+    parser.add_argument("--perspective", help="perspective to export (needed when there are several)")
+    parser.add_argument("--scale", help="rating scale LO-HI of a CSV or JSON source (default 0-5)")
+    parser.set_defaults(func=_run_sureal_export)
+
+
+def _run_sureal_export(args) -> int:
+    from aigciqa.database.atomic import write_text_atomic
+    from aigciqa.errors import InputError
+    from aigciqa.mos.sources import parse_scale, read_source
+    from aigciqa.mos.sureal_io import dumps_sureal, to_sureal_dataset
+    source = read_source(args.src, scale=parse_scale(args.scale) if args.scale else None,
+                         perspective=args.perspective)
+    perspectives = list(source.card["perspectives"])
+    perspective = args.perspective
+    if perspective is None:
+        if len(perspectives) > 1:
+            raise InputError(f"--perspective is needed: the source has {', '.join(perspectives)}",
+                             field="--perspective")
+        perspective = perspectives[0]
+    elif perspective not in perspectives:
+        raise InputError(f"perspective '{perspective}' is not in the source ({', '.join(perspectives)})",
+                         field="--perspective")
+    dataset = to_sureal_dataset(source.ratings, perspective, name=source.card["name"], scale=source.scale)
+    write_text_atomic(args.out, dumps_sureal(dataset))
+    print(f"{args.out}: {len(dataset['dis_videos'])} stimuli, "
+          f"{(source.ratings['perspective'] == perspective).sum()} scores of '{perspective}'")
+    return 0

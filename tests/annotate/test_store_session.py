@@ -1,0 +1,125 @@
+"""The answer store and a subject's session, without a window."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from aigciqa.annotate.session import Session
+from aigciqa.annotate.store import AnswerStore, StoreBusy, find_stores
+from aigciqa.annotate.study import make_study
+from aigciqa.errors import InputError
+
+COMPLETE = {"quality": 3, "authenticity": 2, "correspondence": 5, "clarity": 4, "outline": 3, "details": 4,
+            "distortion": 3, "consistency": 3}
+
+
+class Clock:
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def session_for(folder, subject="s1", config=None, clock=None, store=None):
+    study = make_study(folder.read_card(), config, folder.read_table("images")["image_id"].tolist())
+    store = store or AnswerStore(folder.root / "annotations.sqlite")
+    return Session(folder, study, store, subject, clock=clock or Clock())
+
+
+def answer(session, values=COMPLETE):
+    for name, value in values.items():
+        session.set_answer(name, value)
+
+
+def test_store_is_wal_and_refuses_other_files(tmp_path):
+    with AnswerStore(tmp_path / "a.sqlite") as store:
+        assert store.connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    (tmp_path / "text.sqlite").write_text("hello, I am not a database" * 10)
+    with pytest.raises(InputError, match="not a readable annotation store"):
+        AnswerStore(tmp_path / "text.sqlite")
+    other = sqlite3.connect(tmp_path / "other.sqlite")
+    other.execute("CREATE TABLE t (x)")
+    other.commit()
+    other.close()
+    with pytest.raises(InputError, match="not an aigciqa annotation store"):
+        AnswerStore(tmp_path / "other.sqlite")
+    with pytest.raises(InputError, match="not found"):
+        AnswerStore(tmp_path / "missing.sqlite", create=False)
+
+
+def test_locked_store_raises_store_busy_and_loses_nothing(folder):
+    session = session_for(folder, store=AnswerStore(folder.root / "annotations.sqlite", busy_timeout=0.05))
+    blocker = sqlite3.connect(session.store.path, isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    with pytest.raises(StoreBusy, match="in use by another program"):
+        session.set_answer("quality", 4)
+    assert session.values() == {}  # not recorded as given until it is in the store
+    blocker.execute("COMMIT")
+    session.set_answer("quality", 4)
+    assert session.store.latest_answers("s1") == {0: {"quality": 4}}
+
+
+def test_moving_on_needs_complete_answers_and_records_time(folder):
+    clock = Clock()
+    session = session_for(folder, clock=clock)
+    assert session.next() == ["rate quality", "rate authenticity", "rate correspondence", "answer clarity",
+                              "answer outline and content", "answer details", "answer geometry distortion",
+                              "answer text-image consistency"]
+    answer(session)
+    clock.now += 12.5
+    assert session.next() == [] and session.position == 1
+    assert session.store.visits("s1")[0].t_end - session.store.visits("s1")[0].t_start == 12.5
+    clock.now += 3
+    assert session.time_spent() == 15.5
+    with pytest.raises(ValueError):
+        session.set_answer("quality", 6)
+    with pytest.raises(ValueError):
+        session.set_answer("clarity", 0)
+
+
+def test_going_back_keeps_finished_items_complete(folder):
+    session = session_for(folder)
+    for _ in range(2):
+        answer(session)
+        session.next()
+    session.set_answer("quality", 1)  # item 3 started, not finished: may go back
+    assert session.previous() == [] and session.position == 1
+    session.set_answer("distortion", 1)  # now item 2 needs an explanation: it may not be left unfinished
+    assert session.previous() == ["explain geometry distortion (where is the distortion)"]
+    assert session.next() == ["explain geometry distortion (where is the distortion)"]
+    assert session.position == 1
+    session.set_answer("distortion_explanation", "arm bent backwards")
+    assert session.previous() == [] and session.position == 0
+    assert session.store.finished_positions("s1") == {0: "done", 1: "done"}
+
+
+def test_restart_resumes_at_first_unfinished_item_with_the_same_order(folder):
+    session = session_for(folder)
+    order = [i.image_id for i in session.items]
+    for _ in range(2):
+        answer(session)
+        session.next()
+    session.set_answer("quality", 2)
+    session.store.close()
+    again = session_for(folder)
+    assert [i.image_id for i in again.items] == order
+    assert again.position == 2 and again.values() == {"quality": 2}
+    assert again.session_id != session.session_id
+    assert session_for(folder, "s2").items != again.items  # another subject, another order
+
+
+def test_changed_config_does_not_change_a_stored_order(folder):
+    first = [i.image_id for i in session_for(folder, config={"seed": 1}).items]
+    assert [i.image_id for i in session_for(folder, config={"seed": 2}).items] == first
+
+
+def test_stores_found_in_the_folder_and_given_extra(folder, tmp_path):
+    AnswerStore(folder.root / "annotations.sqlite").close()
+    AnswerStore(folder.root / "annotations-s7.sqlite").close()
+    AnswerStore(tmp_path / "elsewhere.sqlite").close()
+    names = [p.name for p in find_stores(folder.root, [tmp_path / "elsewhere.sqlite",
+                                                       folder.root / "annotations.sqlite"])]
+    assert names == ["annotations-s7.sqlite", "annotations.sqlite", "elsewhere.sqlite"]
