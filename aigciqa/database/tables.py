@@ -27,6 +27,9 @@ class Column:
     name: str
     dtype: str  # "str" | "int" | "float"
     nullable: bool = False
+    # A required nullable column may be left out of the file (all empty), unless it must be present:
+    # mos.csv keeps a `{p}_mos` column for every perspective of the card, even when some cells are empty.
+    must_be_present: bool = False
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ def _mos_columns(card: dict):
     required, optional = [], []
     for p in card["perspectives"]:
         # Empty where an image was not rated in that perspective (sparse designs).
-        required.append(Column(f"{p}_mos", "float", True))
+        required.append(Column(f"{p}_mos", "float", True, must_be_present=True))
         optional += [Column(f"{p}_std", "float", True), Column(f"{p}_ci95", "float", True),
                      Column(f"{p}_n", "int", True), Column(f"{p}_std_raw", "float", True)]
     return tuple(required), tuple(optional)
@@ -180,7 +183,8 @@ def coerce_table(spec: TableSpec, frame: pd.DataFrame, card: dict, file: str | N
     file = file or spec.filename
     required, optional = spec.all_columns(card)
     # A column that may be empty may also be left out; it is written back as an empty column.
-    missing = [c.name for c in required if c.name not in frame.columns and not c.nullable]
+    missing = [c.name for c in required
+               if c.name not in frame.columns and (c.must_be_present or not c.nullable)]
     if missing:
         raise InputError(f"required column is missing (columns are: {', '.join(map(str, frame.columns))})",
                          file=file, row=None, field=missing[0])
