@@ -1,1 +1,2 @@
-"""Stage: qa_builder."""
+"""Stage build-vqa: instruction pairs from MOS, labels and explanations; LLM expansion; prompt
+segmentation; VQA accuracy (see docs/build-vqa.md)."""

