@@ -18,8 +18,10 @@ from aigciqa.errors import InputError
 STAGE_CLIS = (
     "aigciqa.datasets.cli",       # import, split, prompts
     "aigciqa.database.cli",       # info
+    "aigciqa.generate.cli",       # generate
     "aigciqa.annotate.cli",       # annotate (window, export, status)
     "aigciqa.mos.cli",            # build-mos, sureal-export
+    "aigciqa.qa_builder.cli",     # build-vqa
     "aigciqa.demo",               # demo
 )
 
@@ -43,6 +45,21 @@ def add_command(subparsers, name: str, *, summary: str, description: str, exampl
         name, help=summary, description=summary + "\n\n" + textwrap.dedent(description).strip(),
         epilog="example:\n" + textwrap.indent(textwrap.dedent(example).strip(), "  "),
         formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+
+class _RangeAction(argparse.Action):
+    """Two numbers LOW HIGH with LOW < HIGH (argparse has already made them floats)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        low, high = values
+        if not low < high:
+            parser.error(f"{option_string} {low:g} {high:g}: LOW must be below HIGH, e.g. {option_string} 0 5")
+        setattr(namespace, self.dest, (low, high))
+
+
+def add_range_argument(parser, flag: str, help: str) -> None:
+    """A numeric range option, written the same way by every command: ``--scale 0 5``."""
+    parser.add_argument(flag, nargs=2, type=float, metavar=("LOW", "HIGH"), action=_RangeAction, help=help)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -21,9 +21,11 @@ from aigciqa.database import DatabaseFolder, default_card
 # Stage steps in pipeline order: "module:function".
 DEMO_STEPS: tuple[str, ...] = (
     "aigciqa.demo:example_folder",
+    "aigciqa.generate.demo:demo_step",
     "aigciqa.datasets.splits:demo_step",
     "aigciqa.annotate.demo:demo_step",
     "aigciqa.mos.demo:demo_step",
+    "aigciqa.qa_builder.build:demo_step",
 )
 
 DEMO_GENERATORS = ("demo_gen_a", "demo_gen_b", "demo_gen_c")

@@ -145,7 +145,7 @@ def _run_prompts_show(args) -> int:
 
 # ---- aigciqa import -----------------------------------------------------------------------------
 def _register_import(subparsers) -> None:
-    from aigciqa.cli import add_command
+    from aigciqa.cli import add_command, add_range_argument
     from aigciqa.datasets.importers import importer_help
     from aigciqa.datasets.importers.meta_csv import PRESETS
     import textwrap
@@ -183,9 +183,8 @@ def _register_import(subparsers) -> None:
                        help="split column (repeatable), stored in splits.csv as NAME (default: COLUMN)")
     group.add_argument("--split-values", metavar="RAW=PART,...",
                        help="how split cells map to train/val/test, e.g. 0=train,1=val,2=test")
-    group.add_argument("--mos-range", nargs=2, type=float, metavar=("LOW", "HIGH"), help="range of the MOS")
-    group.add_argument("--scale", nargs=2, type=float, metavar=("LOW", "HIGH"),
-                       help="raw rating scale (default: the MOS range)")
+    add_range_argument(group, "--mos-range", help="range of the MOS")
+    add_range_argument(group, "--scale", help="raw rating scale (default: the MOS range)")
     group.add_argument("--lower-is-better", action="store_true", help="the MOS column is a DMOS")
     group.add_argument("--name", help="database name in dataset.json (default: the preset or file name)")
     parser.set_defaults(func=_run_import)

@@ -9,7 +9,7 @@ def register(subparsers) -> None:
 
 
 def _register_build_mos(subparsers) -> None:
-    from aigciqa.cli import add_command
+    from aigciqa.cli import add_command, add_range_argument
     parser = add_command(
         subparsers, "build-mos",
         summary="Screen subjects (ITU-R BT.500) and compute z-score MOS per image and perspective.",
@@ -17,7 +17,7 @@ def _register_build_mos(subparsers) -> None:
         Input SRC: a database folder (ratings.csv, and answers.csv for labels), a long ratings CSV
         (subject_id,image_id,perspective,score), a wide matrix CSV (rows stimuli, columns subjects,
         empty or 'nan' = not rated) or a sureal dataset JSON ('os' list or dict). The rating scale is
-        the card's, else --scale (default 0-5).
+        the card's, else --scale (default 0 5).
         Steps: per-subject z-scores (sample std), BT.500-14 Annex 1 §2.3.1 kurtosis screening of the
         z-scores per perspective, z' = 100 (z + 3) / 6, mean over accepted subjects with std, 95 %
         t confidence interval and count.
@@ -28,11 +28,11 @@ def _register_build_mos(subparsers) -> None:
         perspective, a subject who cannot be z-scored) stops with the file, record and field: exit 2.""",
         example="""
         aigciqa build-mos db/                                   # writes into db/
-        aigciqa build-mos scores.json -o out/ --scale 1-5       # a sureal dataset
+        aigciqa build-mos scores.json -o out/ --scale 1 5       # a sureal dataset
         aigciqa build-mos matrix.csv -o out/ --no-zscore --screening correlation""")
     parser.add_argument("src", help="database folder, long or wide ratings CSV, or sureal dataset JSON")
     parser.add_argument("-o", "--out", help="output database folder (default: SRC when it is a folder)")
-    parser.add_argument("--scale", help="rating scale LO-HI of a CSV or JSON source (default 0-5)")
+    add_range_argument(parser, "--scale", help="rating scale of a CSV or JSON source (default 0 5)")
     parser.add_argument("--perspective", help="perspective name of a wide CSV or JSON source (default quality)")
     parser.add_argument("--screening", default="bt500", choices=("bt500", "correlation", "none"),
                         help="subject screening (default bt500: BT.500 kurtosis test)")
@@ -53,10 +53,9 @@ def _register_build_mos(subparsers) -> None:
 def _run_build_mos(args) -> int:
     from aigciqa.mos.aggregate import MosOptions
     from aigciqa.mos.build import run_build_mos
-    from aigciqa.mos.sources import parse_scale
     options = MosOptions(zscore=args.zscore, screening=args.screening, scope=args.scope,
                          remove_score_outliers=args.remove_score_outliers, count_unanimous=args.count_unanimous)
-    scale = parse_scale(args.scale) if args.scale else None
+    scale = args.scale
     outcome = run_build_mos(args.src, args.out, options=options, scale=scale, perspective=args.perspective,
                             figures=args.figures)
     print(outcome.summary())
@@ -64,7 +63,7 @@ def _run_build_mos(args) -> int:
 
 
 def _register_sureal_export(subparsers) -> None:
-    from aigciqa.cli import add_command
+    from aigciqa.cli import add_command, add_range_argument
     parser = add_command(
         subparsers, "sureal-export",
         summary="Write one perspective of a ratings table as a sureal dataset JSON.",
@@ -77,16 +76,16 @@ def _register_sureal_export(subparsers) -> None:
     parser.add_argument("src", help="database folder or ratings file")
     parser.add_argument("out", help="output JSON file")
     parser.add_argument("--perspective", help="perspective to export (needed when there are several)")
-    parser.add_argument("--scale", help="rating scale LO-HI of a CSV or JSON source (default 0-5)")
+    add_range_argument(parser, "--scale", help="rating scale of a CSV or JSON source (default 0 5)")
     parser.set_defaults(func=_run_sureal_export)
 
 
 def _run_sureal_export(args) -> int:
     from aigciqa.database.atomic import write_text_atomic
     from aigciqa.errors import InputError
-    from aigciqa.mos.sources import parse_scale, read_source
+    from aigciqa.mos.sources import read_source
     from aigciqa.mos.sureal_io import dumps_sureal, to_sureal_dataset
-    source = read_source(args.src, scale=parse_scale(args.scale) if args.scale else None,
+    source = read_source(args.src, scale=args.scale,
                          perspective=args.perspective)
     perspectives = list(source.card["perspectives"])
     perspective = args.perspective

@@ -74,13 +74,6 @@ class RatingsSource:
         return list(rated)
 
 
-def parse_scale(text: str) -> tuple[float, float]:
-    match = re.fullmatch(r"\s*(-?\d+(?:\.\d+)?)\s*-\s*(-?\d+(?:\.\d+)?)\s*", text or "")
-    if not match or float(match.group(1)) >= float(match.group(2)):
-        raise InputError(f"--scale '{text}' must be LO-HI with LO < HI, e.g. 0-5", field="--scale")
-    return float(match.group(1)), float(match.group(2))
-
-
 def read_source(src: str | Path, *, scale: tuple[float, float] | None = None,
                 perspective: str | None = None) -> RatingsSource:
     """Read and check SRC; the kind is told by what it is (folder, .json, CSV with or without the

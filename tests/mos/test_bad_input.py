@@ -183,4 +183,7 @@ def test_scale_flag_must_agree_with_a_folder_card(folder):
     with pytest.raises(InputError) as caught:
         run_build_mos(folder.root, scale=(1, 5))
     assert caught.value.field == "scale"
-    assert main(["build-mos", str(folder.root), "--scale", "5-1"]) == 2
+    assert main(["build-mos", str(folder.root), "--scale", "1", "5"]) == 2
+    with pytest.raises(SystemExit) as usage:  # an empty range is a usage error before anything is read
+        main(["build-mos", str(folder.root), "--scale", "5", "1"])
+    assert usage.value.code == 2

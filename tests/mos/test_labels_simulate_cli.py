@@ -81,7 +81,7 @@ def test_rerun_gives_the_same_files(simulated_folder):
 def test_out_folder_gets_ratings_and_outputs_and_can_be_rebuilt(tmp_path, shared_data):
     out = tmp_path / "out"
     src = shared_data / "sureal" / "NFLX_dataset_public_raw_last4outliers.json"
-    assert main(["build-mos", str(src), "-o", str(out), "--scale", "1-5", "--no-zscore"]) == 0
+    assert main(["build-mos", str(src), "-o", str(out), "--scale", "1", "5", "--no-zscore"]) == 0
     folder = DatabaseFolder(out)
     tables = folder.validate()
     assert len(tables["ratings"]) == 79 * 30 and folder.read_card()["mos_range"] == [1, 5]
