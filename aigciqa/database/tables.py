@@ -145,17 +145,18 @@ def _convert(values: pd.Series, column: Column, file: str) -> pd.Series:
         missing = converted == ""
     else:
         if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-            text = values.astype("Float64").astype(object).map(lambda v: "" if v is pd.NA else repr(v))
             numbers = values.astype("float64")
             missing = numbers.isna()
+            cell = lambda row: str(values.iloc[row])  # noqa: E731 - only for an error message, so built lazily
         else:
             text = _as_text(values).str.strip()
             missing = text.isin(_MISSING_TEXT)
             numbers = pd.to_numeric(text.where(~missing), errors="coerce").astype("float64")
-        bad = numbers.isna() & ~missing
-        if bad.any():
-            row = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(f"'{text.iloc[row]}' is not a number", file=file, row=row + 1, field=column.name)
+            cell = text.iloc.__getitem__
+            bad = numbers.isna() & ~missing
+            if bad.any():
+                row = int(np.flatnonzero(bad.to_numpy())[0])
+                raise InputError(f"'{cell(row)}' is not a number", file=file, row=row + 1, field=column.name)
         infinite = np.isinf(numbers.to_numpy())
         if infinite.any():
             row = int(np.flatnonzero(infinite)[0])
@@ -164,7 +165,7 @@ def _convert(values: pd.Series, column: Column, file: str) -> pd.Series:
             fractional = numbers.notna() & (numbers != np.floor(numbers.fillna(0)))
             if fractional.any():
                 row = int(np.flatnonzero(fractional.to_numpy())[0])
-                raise InputError(f"'{text.iloc[row]}' is not a whole number", file=file, row=row + 1,
+                raise InputError(f"'{cell(row)}' is not a whole number", file=file, row=row + 1,
                                  field=column.name)
             converted = numbers.astype("Int64")
         else:
