@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 
 class InputError(Exception):
@@ -33,3 +35,18 @@ class InputError(Exception):
 
 class DataWarning(UserWarning):
     """A record that was accepted with a change (e.g. an out-of-range code imported as missing)."""
+
+
+def read_json(path: str | Path, *, missing: str = "file not found", what: str = "file") -> Any:
+    """A JSON file's content; a missing, undecodable or malformed file is an InputError naming it
+    (``missing`` and ``what`` word the message for the caller's kind of file)."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise InputError(missing, file=str(path)) from None
+    except UnicodeDecodeError:
+        raise InputError(f"{what} is not valid UTF-8 text", file=str(path)) from None
+    except json.JSONDecodeError as error:
+        raise InputError(f"malformed JSON in the {what}: {error.msg} (line {error.lineno})",
+                         file=str(path)) from None

@@ -7,7 +7,6 @@ JSON config. Everything here is pure: tables and dicts in, dataclasses out.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ import jsonschema
 import numpy as np
 
 from aigciqa.database.tables import check_relative_path
-from aigciqa.errors import InputError
+from aigciqa.errors import InputError, read_json
 
 EXPLANATION_RULES = ("never", "below_best", "always")
 
@@ -151,15 +150,7 @@ def validate_subject_id(subject_id: str) -> str:
 
 
 def load_study_config(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        return json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
-        raise InputError("study config not found", file=str(path)) from None
-    except UnicodeDecodeError:
-        raise InputError("study config is not UTF-8 text", file=str(path)) from None
-    except json.JSONDecodeError as error:
-        raise InputError(f"malformed JSON: {error.msg} (line {error.lineno})", file=str(path)) from None
+    return read_json(path, missing="study config not found", what="study config")
 
 
 def make_study(card: dict, config: dict | None = None, image_ids=(), *, file: str = "study config") -> Study:

@@ -17,7 +17,7 @@ from aigciqa.database.atomic import Transaction
 from aigciqa.database.card import CARD_FILE, stamp_provenance, validate_card
 from aigciqa.database.tables import (TABLES, check_references, check_relative_path, coerce_table,
                                      read_csv_text, to_csv_text)
-from aigciqa.errors import InputError
+from aigciqa.errors import InputError, read_json
 
 IMAGES_DIR = "images"
 FIGURES_DIR = "figures"
@@ -66,13 +66,7 @@ class DatabaseFolder:
         if not path.is_file():
             raise InputError(f"not a database folder: {CARD_FILE} is missing "
                              "(create one with 'aigciqa import' or 'aigciqa generate')", file=str(self.root))
-        try:
-            card = json.loads(path.read_text("utf-8"))
-        except UnicodeDecodeError:
-            raise InputError("not valid UTF-8", file=str(path)) from None
-        except json.JSONDecodeError as error:
-            raise InputError(f"malformed JSON: {error.msg} (line {error.lineno})", file=str(path)) from None
-        return validate_card(card, file=str(path))
+        return validate_card(read_json(path, what="card"), file=str(path))
 
     def read_table(self, name: str, card: dict | None = None) -> pd.DataFrame:
         """Read and type-check one table (not its references: see :meth:`validate`)."""
@@ -87,13 +81,7 @@ class DatabaseFolder:
         return {name: self.read_table(name, card) for name in names}
 
     def read_json(self, relative: str) -> Any:
-        path = self.path(relative)
-        try:
-            return json.loads(path.read_text("utf-8"))
-        except FileNotFoundError:
-            raise InputError("file not found", file=str(path)) from None
-        except json.JSONDecodeError as error:
-            raise InputError(f"malformed JSON: {error.msg} (line {error.lineno})", file=str(path)) from None
+        return read_json(self.path(relative))
 
     def read_jsonl(self, relative: str) -> list[dict]:
         path = self.path(relative)

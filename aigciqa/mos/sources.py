@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import pandas as pd
 
 from aigciqa.database import DatabaseFolder, TABLES, default_card
 from aigciqa.database.tables import check_references, coerce_table, read_csv_text
-from aigciqa.errors import InputError
+from aigciqa.errors import InputError, read_json
 
 DEFAULT_SCALE = (0.0, 5.0)
 DEFAULT_PERSPECTIVE = "quality"
@@ -215,12 +214,7 @@ def read_sureal_json(path: Path, *, scale=None, perspective: str | None = None) 
     """sureal's dataset: ``dis_videos`` with ``asset_id`` and ``os``, a list (index = subject) or a
     dict (subject -> score) of scores, each a number, a list of repetitions, or null (not rated)."""
     file = str(path)
-    try:
-        data = json.loads(path.read_text("utf-8"))
-    except UnicodeDecodeError:
-        raise InputError("not valid UTF-8", file=file) from None
-    except json.JSONDecodeError as error:
-        raise InputError(f"malformed JSON: {error.msg} (line {error.lineno})", file=file) from None
+    data = read_json(path, what="sureal dataset")
     videos = data.get("dis_videos") if isinstance(data, dict) else None
     if not isinstance(videos, list) or not videos:
         raise InputError("a sureal dataset needs a non-empty 'dis_videos' list", file=file, field="dis_videos")

@@ -1,5 +1,3 @@
-import pandas as pd
-
 from aigciqa.database import DatabaseFolder
 from aigciqa.demo import DEMO_GENERATORS, DemoContext, example_folder
 from aigciqa.generate.demo import demo_step
