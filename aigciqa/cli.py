@@ -22,6 +22,7 @@ STAGE_CLIS = (
     "aigciqa.annotate.cli",       # annotate (window, export, status)
     "aigciqa.mos.cli",            # build-mos, sureal-export
     "aigciqa.qa_builder.cli",     # build-vqa
+    "aigciqa.model.cli",          # train, evaluate, score
     "aigciqa.demo",               # demo
 )
 

@@ -1,5 +1,6 @@
 """The command line: every subcommand explains itself and bad input exits with status 2."""
 
+import shlex
 import subprocess
 import sys
 
@@ -34,5 +35,14 @@ def test_demo_runs_end_to_end(tmp_path, capsys):
     assert main(["demo", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     assert "demo outputs are in" in out
-    assert main(["info", str(tmp_path / "out" / "db")]) == 0
-    assert "SYNTHETIC" in capsys.readouterr().out
+    for stage in ("generate", "datasets", "annotate", "mos", "qa_builder", "model"):
+        assert f"[{stage}] " in out and f"[{stage}] skipped" not in out, stage
+    db = tmp_path / "out" / "db"
+    assert main(["info", str(db)]) == 0
+    report = capsys.readouterr().out
+    assert "SYNTHETIC" in report and "image files: 60 of 60 present" in report
+    # The next step info suggests is a command that works on the demo's trained model.
+    suggestion = report.split("next:")[1].strip().splitlines()[0].split("#")[0]
+    assert suggestion.startswith("aigciqa evaluate ")
+    assert main(shlex.split(suggestion)[1:] + ["--quiet"]) == 0
+    assert "srcc" in capsys.readouterr().out

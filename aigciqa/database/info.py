@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from dataclasses import dataclass, field
 
 from aigciqa.database.folder import ANNOTATIONS_FILE, SCREENING_FILE, VQA_FILE, DatabaseFolder
@@ -21,6 +22,7 @@ class FolderReport:
     provenance: dict[str, dict] = field(default_factory=dict)
     next_steps: list[str] = field(default_factory=list)
     split_columns: list[str] = field(default_factory=list)
+    runs: list[str] = field(default_factory=list)  # trained models under runs/
 
 
 def inspect_folder(folder: DatabaseFolder) -> FolderReport:
@@ -41,6 +43,9 @@ def inspect_folder(folder: DatabaseFolder) -> FolderReport:
         report.missing_images = [p for p, ok in zip(paths, present) if not ok]
     if "splits" in tables:
         report.split_columns = [c for c in tables["splits"].columns if c != "image_id"]
+    runs = folder.root / "runs"
+    if runs.is_dir():
+        report.runs = sorted(p.name for p in runs.iterdir() if (p / "config.json").is_file())
     report.next_steps = _next_steps(report, tables)
     return report
 
@@ -53,7 +58,7 @@ def _available_commands() -> set[str]:
 
 def _next_steps(report: FolderReport, tables) -> list[str]:
     steps = []
-    root = report.root
+    root = shlex.quote(report.root)  # the suggestions are commands to paste
     available = _available_commands()
     has = tables.__contains__
     if has("prompts") and report.images_on_disk < max(report.images_listed, 1):
@@ -67,8 +72,13 @@ def _next_steps(report: FolderReport, tables) -> list[str]:
         steps.append(f"aigciqa build-vqa {root}  # question/answer pairs for instruction tuning")
     if has("images") and not has("splits"):
         steps.append(f"aigciqa split {root}      # train/val/test splits by prompt")
-    if (has("mos") or has("pairs")) and has("splits") and report.images_on_disk:
-        steps.append(f"aigciqa train {root}      # train MINT-IQA")
+    trainable = (has("mos") or has("pairs")) and has("splits") and report.images_on_disk
+    split = report.split_columns[0] if report.split_columns else "SPLIT"
+    if trainable and not report.runs:
+        steps.append(f"aigciqa train {root} --split {split}      # train MINT-IQA")
+    for run in report.runs if trainable else ():
+        steps.append(f"aigciqa evaluate {root} --model {shlex.quote(report.root + '/runs/' + run)} --split {split} --part test   "
+                     "# test metrics of a trained model")
     # Only suggest commands this installation has.
     return [step for step in steps if step.split()[1] in available]
 
@@ -89,6 +99,8 @@ def format_report(report: FolderReport) -> str:
             lines.append(f"    missing: {shown}{more}")
     if report.split_columns:
         lines.append(f"  split columns: {', '.join(report.split_columns)}")
+    if report.runs:
+        lines.append(f"  trained models (runs/): {', '.join(report.runs)}")
     for stage, entry in report.provenance.items():
         lines.append(f"  {stage}: {entry['command']}  ({entry['time']}, aigciqa {entry['tool_version']})")
     lines.append("next:" if report.next_steps else "next: no further stage of this installation applies")
