@@ -1,99 +1,29 @@
 """Learning benchmark: does the MINT-IQA pipeline learn quality from real photographs? (content-disjoint)
 
-No AIGC image set is reachable offline, so this builds a database folder from the sample photographs
-inside scikit-image's wheel: each source image, pristine and under four distortion types (Gaussian
-blur, Gaussian noise, JPEG compression, contrast loss) at four levels, with a quality target derived
-from the level (MOS = 100 - 20 x level x type weight). Sources are split train/val/test, so no test
-content is ever seen in training. Trains the ``small`` preset (real DINOv2-S + MiniLM Q-Former) on the
-CPU with the encoder frozen (fix rate 1, feature cache), and compares, in the same run, with a baseline:
-ridge regression on the same frozen encoder's pooled features.
+The database is :mod:`aigciqa.datasets.distortions`: scikit-image's sample photographs, pristine and
+under four distortion types at four levels, a quality target derived from the level, split by source
+image so that no test content is seen in training. Trains the ``small`` preset (real DINOv2-S + MiniLM
+Q-Former) on the CPU and compares, in the same run, with a baseline: ridge regression on the pretrained,
+frozen encoder's pooled features (alpha chosen on val).
 
 What it is not: AIGC quality, human opinion scores, or the paper's backbones. It checks that the
 scorer, its training loop and its evaluation learn a monotonic quality signal that transfers to
 unseen content.
 
-    python benchmarks/model_learning.py [--epochs 6] [--lr 1e-4] [--out DIR]
+    python benchmarks/model_learning.py [--fix-rate 0.7] [--epochs 6] [--lr 1e-4] [--out DIR]
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
-SOURCES = {  # scikit-image sample images that are photographs or real scans
-    "train": ["astronaut", "brick", "camera", "cat", "coins", "grass", "immunohistochemistry", "text",
-              "retina", "hubble_deep_field", "cell"],
-    "val": ["clock", "page"],
-    "test": ["coffee", "moon", "rocket", "gravel"],
-}
-DISTORTIONS = {"blur": 1.0, "noise": 0.9, "jpeg": 0.8, "contrast": 0.7}  # type -> severity weight
-LEVELS = (1, 2, 3, 4)
-
-
-def source_image(name: str):
-    from PIL import Image
-    import skimage.data
-    array = getattr(skimage.data, name)()
-    if array.ndim == 2:
-        array = np.stack([array] * 3, axis=-1)
-    array = array[..., :3]
-    if array.dtype != np.uint8:
-        array = (255 * (array - array.min()) / max(np.ptp(array), 1e-9)).astype(np.uint8)
-    image = Image.fromarray(array)
-    side = min(image.size)  # centre square crop, then 224 px: the small preset's input size
-    left, top = (image.width - side) // 2, (image.height - side) // 2
-    return image.crop((left, top, left + side, top + side)).resize((224, 224), Image.Resampling.BICUBIC)
-
-
-def distort(image, kind: str, level: int, rng):
-    from PIL import Image, ImageEnhance, ImageFilter
-    if kind == "blur":
-        return image.filter(ImageFilter.GaussianBlur(radius=[0.8, 1.6, 3.2, 6.4][level - 1]))
-    if kind == "noise":
-        array = np.asarray(image, dtype=np.float32) + rng.normal(0, [8, 16, 32, 64][level - 1], (224, 224, 3))
-        return Image.fromarray(np.clip(array, 0, 255).astype(np.uint8))
-    if kind == "jpeg":
-        buffer = io.BytesIO()
-        image.save(buffer, format="JPEG", quality=[40, 20, 10, 4][level - 1])
-        return Image.open(io.BytesIO(buffer.getvalue())).convert("RGB")
-    return ImageEnhance.Contrast(image).enhance([0.7, 0.5, 0.3, 0.15][level - 1])
-
-
-def build_folder(root: Path, seed: int = 0):
-    from aigciqa.database import DatabaseFolder, default_card
-    rng = np.random.default_rng(seed)
-    prompts, images, mos, splits, files = [], [], [], [], {}
-    for part, names in SOURCES.items():
-        for name in names:
-            prompts.append({"prompt_id": name, "prompt": f"a photograph: {name.replace('_', ' ')}",
-                            "category": "", "challenge": ""})
-            pristine = source_image(name)
-            variants = [("pristine", 0, pristine)] + [(k, lv, distort(pristine, k, lv, rng))
-                                                      for k in DISTORTIONS for lv in LEVELS]
-            for sample, (kind, level, image) in enumerate(variants, start=1):
-                buffer = io.BytesIO()
-                image.save(buffer, format="PNG")
-                path = DatabaseFolder.image_relpath(kind, name, sample)
-                files[path] = buffer.getvalue()
-                image_id = f"{name}-{kind}-{level}"
-                images.append({"image_id": image_id, "path": path, "prompt_id": name, "generator": kind,
-                               "sample": sample})
-                mos.append({"image_id": image_id,
-                            "quality_mos": 100 - 20 * level * DISTORTIONS.get(kind, 0.0)})
-                splits.append({"image_id": image_id, "by_content": part})
-    card = default_card("skimage-distortions", perspectives=["quality"], synthetic=True,
-                        description="scikit-image sample photographs with synthetic distortions (benchmark)")
-    folder = DatabaseFolder(root)
-    folder.write({"prompts": pd.DataFrame(prompts), "images": pd.DataFrame(images), "mos": pd.DataFrame(mos),
-                  "splits": pd.DataFrame(splits)}, card=card, stage="benchmark", files=files)
-    return folder
+from aigciqa.datasets.distortions import DISTORTIONS, LEVELS, SOURCES, build_distortion_folder
 
 
 def ridge_baseline(root: Path) -> dict:
@@ -137,14 +67,15 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--fix-rate", type=float, default=1.0,
-                        help="1 freezes the encoder (features cached); the paper's best is 0.7")
+    parser.add_argument("--fix-rate", type=float, default=0.7,
+                        help="the paper's best, 0.7, fine-tunes the top 4 of 12 blocks; 1 freezes the encoder "
+                             "(features cached)")
     parser.add_argument("--out", help="keep the folder here (default: a temporary folder)")
     args = parser.parse_args()
     from aigciqa.model.train import TrainOptions, train
     root = Path(args.out or tempfile.mkdtemp(prefix="mint-learning-")) / "db"
     started = time.perf_counter()
-    build_folder(root, args.seed)
+    build_distortion_folder(root, args.seed)
     n = {part: len(names) * (1 + len(DISTORTIONS) * len(LEVELS)) for part, names in SOURCES.items()}
     print(f"folder {root}: {n} images (train/val/test by source content), built in "
           f"{time.perf_counter() - started:.0f} s")

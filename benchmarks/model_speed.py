@@ -7,7 +7,7 @@
    at fix rate 1;
 3. scoring throughput (images per second through ``score_images``).
 
-    python benchmarks/model_speed.py [--preset tiny] [--images 64] [--epochs 3]
+    python benchmarks/model_speed.py [--preset tiny] [--images 64] [--epochs 3] [--repeats 3]
 """
 
 from __future__ import annotations
@@ -84,6 +84,7 @@ def main() -> None:
     parser.add_argument("--preset", default="tiny")
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     from aigciqa.model.evaluate import score_images
     from aigciqa.model.train import TrainOptions, train
@@ -91,12 +92,23 @@ def main() -> None:
     common = dict(preset=args.preset, split="split1", epochs=args.epochs, progress=False, cpu=True)
 
     folder = build_folder(base / "a", args.images)
-    hand = hand_loop(folder.root, args.preset, args.epochs, 8, 0)
-    started = time.perf_counter()
-    result = train(folder.root, TrainOptions(**common))
-    ours = time.perf_counter() - started
-    print(f"train(): {ours:.2f} s for {args.epochs} epochs (with validation and checkpoints); hand-written loop: "
-          f"{hand:.2f} s; overhead ratio {ours / hand:.2f}x")
+
+    def timed_train(run: str):
+        started = time.perf_counter()
+        result = train(folder.root, TrainOptions(**common, run=run))
+        return time.perf_counter() - started, result
+
+    # Warm-up of both (imports, first allocations), then alternate so both see the same machine load.
+    hand_loop(folder.root, args.preset, args.epochs, 8, 0)
+    timed_train("warm-up")
+    hands, ours = [], []
+    for repeat in range(args.repeats):
+        hands.append(hand_loop(folder.root, args.preset, args.epochs, 8, 0))
+        seconds, result = timed_train(f"repeat-{repeat}")
+        ours.append(seconds)
+    hand, own = float(np.median(hands)), float(np.median(ours))
+    print(f"train(): {own:.2f} s for {args.epochs} epochs (with validation and checkpoints); hand-written loop: "
+          f"{hand:.2f} s (medians of {args.repeats}); overhead ratio {own / hand:.2f}x")
 
     cached = train(build_folder(base / "b", args.images).root, TrainOptions(**common, fix_rate=1.0))
     plain = train(build_folder(base / "c", args.images).root, TrainOptions(**common, fix_rate=1.0,

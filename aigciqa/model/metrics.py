@@ -7,7 +7,6 @@ literature and the paper follow). RMSE is computed after the same mapping, in MO
 
 from __future__ import annotations
 
-import warnings
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -22,30 +21,40 @@ def logistic4(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.n
         return (b1 - b2) / (1.0 + np.exp(-(x - b3) / np.abs(b4))) + b2
 
 
+def logistic4_jacobian(x: np.ndarray, b1: float, b2: float, b3: float, b4: float) -> np.ndarray:
+    """d logistic4 / d(b1, b2, b3, b4), one row per x: analytic, so a fit needs no finite differences."""
+    width = np.abs(b4)
+    with np.errstate(over="ignore"):
+        s = 1.0 / (1.0 + np.exp(-(x - b3) / width))
+    slope = (b1 - b2) * s * (1.0 - s)
+    return np.stack([s, 1.0 - s, -slope / width, -slope * (x - b3) * np.sign(b4) / width ** 2], axis=1)
+
+
 def fit_logistic4(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Fit the 4-parameter logistic from predictions to targets; returns (b1, b2, b3, b4).
 
-    Least squares (trust-region: its finite-difference steps stay sensible for parameters near 0) from a
-    few starting widths, keeping the best;
-    falls back to the first start (an increasing ramp over the data) if none converges.
+    Trust-region least squares with the analytic Jacobian on standardised predictions, from a few starting
+    widths, keeping the best fit (the first start, an increasing ramp over the data, if none improves).
     """
     predicted = np.asarray(predicted, dtype=float)
     target = np.asarray(target, dtype=float)
-    spread = float(np.std(predicted)) or 1.0
-    starts = [np.array([target.max(), target.min(), float(np.mean(predicted)), spread * width])
-              for width in (1.0, 0.3, 3.0)]
-    best, best_error = starts[0], np.inf
+    # Fit on standardised predictions (a scorer's outputs may span 1e-3 or 1e3): well conditioned, so the
+    # least squares converge in a few dozen steps; the parameters are mapped back afterwards.
+    centre, spread = float(np.mean(predicted)), float(np.std(predicted)) or 1.0
+    unit = (predicted - centre) / spread
+    starts = [np.array([target.max(), target.min(), 0.0, width]) for width in (1.0, 0.3, 3.0)]
+    best, best_error = starts[0], float(np.sum((logistic4(unit, *starts[0]) - target) ** 2))
     for start in starts:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                params, _ = optimize.curve_fit(logistic4, predicted, target, p0=start, method="trf", max_nfev=20000)
-        except (RuntimeError, ValueError):
-            continue
-        error = float(np.sum((logistic4(predicted, *params) - target) ** 2))
-        if error < best_error:
-            best, best_error = params, error
-    return best
+        # When the data are nearly linear (or a step) the optimum drifts to an infinite width (or zero):
+        # the curve stops improving long before the parameters converge, so the fit is capped and its
+        # best point so far is kept.
+        fit = optimize.least_squares(lambda b: logistic4(unit, *b) - target, start,
+                                     jac=lambda b: logistic4_jacobian(unit, *b), method="trf", max_nfev=300)
+        error = float(np.sum(fit.fun ** 2))
+        if np.all(np.isfinite(fit.x)) and error < best_error:
+            best, best_error = fit.x, error
+    b1, b2, b3, b4 = best
+    return np.array([b1, b2, centre + spread * b3, spread * b4])
 
 
 def correlation_metrics(predicted: Sequence[float], target: Sequence[float]) -> dict[str, float]:
