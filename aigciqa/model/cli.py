@@ -50,11 +50,19 @@ def run_train(args) -> int:
     return _report_runs(runs)
 
 
+# Options that only stage 1 reads: given to stage 2 or 3 they would be silently ignored, so they are refused.
+STAGE1_ONLY = {"preset": "--preset", "fix_rate": "--fix-rate", "loss": "--loss", "bins": "--bins",
+               "no_segments": "--no-segments", "perspective": "--perspective",
+               "per_perspective": "--per-perspective", "no_cache": "--no-cache"}
+
+
 def _train_later_stage(args):
     """Stage 2 (instruction tuning on vqa.jsonl) or 3 (feedback regressors) from an earlier run."""
     from aigciqa.model.stage2 import Stage2Options, Stage3Options, train_stage2, train_stage3
-    if args.preset:
-        raise InputError("--preset is for stage 1: stages 2 and 3 take the preset of the --from run")
+    given = [flag for dest, flag in STAGE1_ONLY.items() if getattr(args, dest) != args.stage1_defaults[dest]]
+    if given:
+        raise InputError(f"{', '.join(given)} belong to stage 1: stages 2 and 3 take the preset and scorer of "
+                         "the --from run")
     loop = dict(run=args.run, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                 grad_accum=args.grad_accum, mixed_precision=args.mixed_precision, resume=args.resume,
                 stop_after=args.stop_after, cpu=args.cpu, progress=not args.quiet)
@@ -217,7 +225,7 @@ def register(subparsers) -> None:
     train.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint (exact)")
     train.add_argument("--stop-after", type=int, metavar="N", help="stop after N epochs in this invocation")
     _common(train)
-    train.set_defaults(func=run_train)
+    train.set_defaults(func=run_train, stage1_defaults={dest: train.get_default(dest) for dest in STAGE1_ONLY})
 
     evaluate = add_command(
         subparsers, "evaluate", summary="Evaluate a trained run: SRCC, KRCC, PLCC (raw and logistic), RMSE.",

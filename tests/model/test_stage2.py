@@ -194,6 +194,9 @@ def test_stage2_input_errors_exit_2(make_folder, make_vqa_folder, tmp_path, caps
     assert "vqa.jsonl is missing" in line and "build-vqa" in line
     assert main(["train", str(bare.root), *args, "--stage", "3", "--from", "mint-iqa-tiny"]) == 2
     assert "needs a stage-2 run, this one is stage 1" in _error(capsys)
+    assert main(["train", str(bare.root), *args, "--stage", "2", "--from", "mint-iqa-tiny", "--fix-rate", "0.5",
+                 "--loss", "ce"]) == 2  # stage-1 options would be ignored: refused instead
+    assert "--fix-rate, --loss belong to stage 1" in _error(capsys)
     (bare.root / "vqa.jsonl").write_text('{"image_id": "p0-0", "question": "q?", "answer": "a"}\n'
                                          '{"image_id": "zz", "question": "q?", "answer": "a"}\n')
     assert main(["train", str(bare.root), *args, "--stage", "2", "--from", "mint-iqa-tiny"]) == 2
