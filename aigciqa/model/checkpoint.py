@@ -38,10 +38,23 @@ def build_model(config: dict, *, pretrained: bool, seed: int = 0):
     vision, qformer, tokenizer = build_components(preset, pretrained=pretrained, weights=config.get("weights"))
     model = MintIQA(vision, qformer, num_queries=config["num_queries"], perspectives=config["perspectives"],
                     bins=config["bins"])
+    if preset.name == "paper" and pretrained and config.get("weights"):
+        load_paper_queries(model, config["weights"])
     frozen = apply_fix_rate(model, config["fix_rate"])
     if config.get("lora_rank"):
         model = add_lora(model, config["lora_rank"])
     return model, tokenizer, preset, frozen
+
+
+def load_paper_queries(model, weights) -> None:
+    """Start a model's queries from InstructBLIP's learned ``query_tokens`` (as BLIP-2 and InstructBLIP
+    start from them) when the folder has them in the model's shape."""
+    import torch
+    from aigciqa.model.presets import paper_query_tokens
+    queries = paper_query_tokens(weights)
+    if queries is not None and queries.shape == model.query_tokens.shape:
+        with torch.no_grad():
+            model.query_tokens.copy_(queries)
 
 
 def add_lora(model, rank: int):

@@ -164,6 +164,16 @@ def _paper_config(weights, pretrained: bool):
     return config, tokenizer
 
 
+def paper_query_tokens(folder: str | Path):
+    """The pretrained ``query_tokens`` tensor of an InstructBLIP folder's safetensors, or None."""
+    from safetensors import safe_open
+    for file in sorted(Path(folder).glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as handle:
+            if "query_tokens" in handle.keys():
+                return handle.get_tensor("query_tokens")
+    return None
+
+
 def _load_paper_weights(folder: Path, modules: dict) -> None:
     """Load ``<prefix>.*`` tensors of the checkpoint's safetensors files into ``modules[prefix]``."""
     from safetensors import safe_open

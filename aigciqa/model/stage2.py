@@ -233,6 +233,8 @@ def build_explainer(config: dict, scorer: tuple, llm, *, pretrained: bool, seed:
     torch.manual_seed(seed)
     qformer = build_qformer(preset, pretrained=pretrained, weights=config.get("weights"))
     model = InstructIQA(scorer, qformer, llm_hidden=config["llm_hidden"], zero_connection=config["zero_connection"])
+    if preset.name == "paper" and pretrained and config.get("weights"):
+        ckpt.load_paper_queries(model, config["weights"])
     if llm is not None:
         module = add_lora(llm.model, config["llm_lora_rank"]) if config.get("llm_lora_rank") else llm.model
         model.attach_llm(module, random=llm.random)
