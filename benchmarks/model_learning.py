@@ -10,7 +10,7 @@ What it is not: AIGC quality, human opinion scores, or the paper's backbones. It
 scorer, its training loop and its evaluation learn a monotonic quality signal that transfers to
 unseen content.
 
-    python benchmarks/model_learning.py [--fix-rate 0.7] [--epochs 6] [--lr 1e-4] [--out DIR]
+    python benchmarks/model_learning.py [--fix-rate 0.7] [--epochs 12] [--lr 1e-4] [--out DIR]
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def ridge_baseline(root: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=12)
     parser.add_argument("--lr", type=float, default=1e-4)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fix-rate", type=float, default=0.7,
