@@ -75,14 +75,19 @@ def screenshot(root: tk.Tk, target: Path) -> Path:
     return target
 
 
-def open_window(folder, config=None, subject="s1", *, busy_timeout=2.0, prefetch=True, box=None):
+def open_window(folder, config=None, subject="s1", *, busy_timeout=2.0, prefetch=True, box=None,
+                read_instructions=True, root=None):
+    """The window for ``subject`` (signed in), past the instructions screen unless ``read_instructions`` is False."""
     card = folder.read_card()
     study = make_study(card, config, folder.read_table("images")["image_id"].tolist())
     store = AnswerStore(folder.root / "annotations.sqlite", busy_timeout=busy_timeout)
-    root = tk.Tk()
+    root = root or tk.Tk()
     window = AnnotateWindow(root, folder, study, store, subject, prefetch=prefetch, box=box)
     root.focus_force()
     pump(root, timeout=0.2, until=lambda: False)
+    if read_instructions and window.overlay is not None and window.session is not None:
+        press(root, "Return")  # "Start" on the instructions screen
+        assert window.overlay is None
     return root, window, store
 
 
