@@ -99,7 +99,9 @@ def answer_all(root, window, digits="34544433") -> None:
 
 def close(root: tk.Tk, store) -> None:
     """Destroy the window and collect its Tk variables here, in the main thread (Tk requires it)."""
-    if root.winfo_exists():
+    try:
         root.destroy()
+    except tk.TclError:  # closed already (by the window's own Close)
+        pass
     store.close()
     gc.collect()
