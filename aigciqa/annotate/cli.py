@@ -23,14 +23,17 @@ def register(subparsers) -> None:
         aigciqa annotate export DIR   writes ratings.csv, answers.csv and annotation_summary.json (items done,
                                       time and gold agreement per subject) from every DIR/annotations*.sqlite
                                       plus any --store FILE; the result feeds 'aigciqa build-mos DIR'.
-        aigciqa annotate status DIR   prints each subject's progress.
+                                      A study in progress: --min-items N, --exclude-subject ID, --exclude-flagged
+                                      leave subjects out (the summary says who and why).
+        aigciqa annotate status DIR   prints each subject's progress and flags (low agreement, speeding, ...).
         See docs/annotate.md for the study config, the keys and the store.""",
         example="""
         aigciqa annotate db/ --study study.json --subject s01
         aigciqa annotate status db/
-        aigciqa annotate export db/ --store other-machine/annotations-s07.sqlite""",
+        aigciqa annotate export db/ --store other-machine/annotations-s07.sqlite
+        aigciqa annotate export db/ --min-items 20 --exclude-flagged --exclude-subject s03""",
         usage="aigciqa annotate [open|export|status] DIR [--study CONFIG] [--subject ID] [--store FILE] "
-              "[--exclude-low-agreement]")
+              "[--exclude-low-agreement] [--min-items N] [--exclude-subject ID] [--exclude-flagged]")
     parser.add_argument("words", nargs="+", metavar="[open|export|status] DIR",
                         help="what to do (open by default) and the database folder")
     parser.add_argument("--study", metavar="CONFIG", help="study config (JSON); default: everything in the card")
@@ -41,6 +44,13 @@ def register(subparsers) -> None:
                              "extra store to merge (repeatable)")
     parser.add_argument("--exclude-low-agreement", action="store_true",
                         help="export: leave out subjects whose gold agreement is below the study's min_agreement")
+    parser.add_argument("--min-items", type=int, default=0, metavar="N",
+                        help="export: leave out subjects with fewer than N items done")
+    parser.add_argument("--exclude-subject", action="append", default=[], metavar="ID",
+                        help="export: leave out this subject (repeatable)")
+    parser.add_argument("--exclude-flagged", action="store_true",
+                        help="export: leave out flagged subjects (low agreement, speeding, one constant score, "
+                             "under 2 items)")
     parser.set_defaults(func=run, _parser=parser)
 
 
@@ -55,8 +65,10 @@ def run(args) -> int:
     from aigciqa.database import DatabaseFolder
     folder = DatabaseFolder(directory)
     if action == "export":
-        from aigciqa.annotate.export import export, format_summary
-        print(format_summary(export(folder, args.store, exclude_low_agreement=args.exclude_low_agreement)))
+        from aigciqa.annotate.export import ExportFilter, export, format_summary
+        filters = ExportFilter(min_items=args.min_items, exclude_subjects=frozenset(args.exclude_subject),
+                               exclude_flagged=args.exclude_flagged, exclude_low_agreement=args.exclude_low_agreement)
+        print(format_summary(export(folder, args.store, filters=filters)))
         print(f"wrote {folder.table_path('ratings')}, {folder.table_path('answers')} and the summary")
         return 0
     if action == "status":
