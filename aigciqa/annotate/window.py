@@ -140,7 +140,10 @@ class AnnotateWindow:
 
         panel = tk.Frame(root, padx=self.px(8), pady=self.px(6))
         panel.grid(row=0, column=1, sticky="ns")
+        # Spare height goes below everything (row 7); a short screen takes it from the answer rows (row 2),
+        # which then scroll, so navigation stays just under them and always in view.
         panel.rowconfigure(2, weight=1)
+        panel.rowconfigure(7, weight=1000)
         panel.columnconfigure(0, weight=1)
         self.panel = panel
         self.progress_label = tk.Label(panel, text="", font=("TkDefaultFont", 12, "bold"), anchor="w")
@@ -149,7 +152,7 @@ class AnnotateWindow:
         self.banner.grid(row=1, column=0, columnspan=2, sticky="we")
         # The answer rows scroll (a small screen); navigation stays below them, always in view.
         self.rows_canvas = tk.Canvas(panel, highlightthickness=0, borderwidth=0)
-        self.rows_canvas.grid(row=2, column=0, sticky="nsew")
+        self.rows_canvas.grid(row=2, column=0, sticky="new")
         self.rows_scrollbar = tk.Scrollbar(panel, orient="vertical", command=self.rows_canvas.yview)
         self.rows_scrollbar.grid(row=2, column=1, sticky="ns")
         self.rows_canvas.configure(yscrollcommand=self.rows_scrollbar.set)

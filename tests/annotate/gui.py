@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import os
 import subprocess
 import time
 import tkinter as tk
@@ -71,7 +70,7 @@ def screenshot(root: tk.Tk, target: Path) -> Path:
     root.update()
     box = (root.winfo_rootx(), root.winfo_rooty(), root.winfo_rootx() + root.winfo_width(),
            root.winfo_rooty() + root.winfo_height())
-    ImageGrab.grab(bbox=box, xdisplay=os.environ["DISPLAY"]).save(target)
+    ImageGrab.grab(bbox=box, xdisplay=root.winfo_screen()).save(target)
     return target
 
 
