@@ -473,10 +473,7 @@ class AnnotateWindow:
                 except StoreBusy as error:
                     self.message.configure(text=error.message)
             self.skip_button.configure(state="normal" if session.can_skip() else "disabled")
-            if self._prefetch_job:
-                self.root.after_cancel(self._prefetch_job)
-            # Start decoding the neighbours once this image is on screen, not while it is being drawn.
-            self._prefetch_job = self.root.after(PREFETCH_DELAY_MS, self._prefetch)
+            self._schedule_prefetch()
         state = "disabled" if self._inactive() else "normal"
         for row in self.rows:
             for button in row.buttons:
@@ -502,6 +499,12 @@ class AnnotateWindow:
         if example.note:
             text += f"\nNote: {example.note}"
         return text + "\nPress Next to go on."
+
+    def _schedule_prefetch(self) -> None:
+        # Start decoding the neighbours once this image is on screen, not while it is being drawn.
+        if self._prefetch_job:
+            self.root.after_cancel(self._prefetch_job)
+        self._prefetch_job = self.root.after(PREFETCH_DELAY_MS, self._prefetch)
 
     def _prefetch(self) -> None:
         self._prefetch_job = None
@@ -549,6 +552,8 @@ class AnnotateWindow:
     def _redraw_view(self) -> None:
         if self.images.set_view(self.box, self.view_mode) and self.shown is not None:
             self._show_image(self.shown)
+            if self.session is not None and not self.in_training:
+                self._schedule_prefetch()  # the neighbours made for the old size are gone
 
     def cycle_view(self) -> None:
         """Fit (native size when it fits) -> fill the space -> 1:1 pixels -> fit."""
