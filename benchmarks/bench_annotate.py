@@ -181,7 +181,12 @@ def grab_window(root, window, target: Path) -> None:
     on_screen(root)
     box = (root.winfo_rootx(), root.winfo_rooty(), root.winfo_rootx() + root.winfo_width(),
            root.winfo_rooty() + root.winfo_height())
-    ImageGrab.grab(bbox=box, xdisplay=root.winfo_screen()).save(target)
+    save_screenshot(ImageGrab.grab(bbox=box, xdisplay=root.winfo_screen()), target)
+
+
+def save_screenshot(image, target: Path) -> None:
+    """A palette PNG: a fraction of the size of a full-colour one, for the docs."""
+    image.convert("RGB").quantize(colors=256).save(target, optimize=True)
 
 
 def screenshots(out: Path, tmp: Path) -> list[str]:
@@ -198,7 +203,7 @@ def screenshots(out: Path, tmp: Path) -> list[str]:
                 window._show_instructions()
                 on_screen(root)
                 target = out / "annotate-instructions.png"
-                ImageGrab.grab(bbox=(0, 0, width, height), xdisplay=display).save(target)
+                save_screenshot(ImageGrab.grab(bbox=(0, 0, width, height), xdisplay=display), target)
                 written.append(target.name)
                 key(root, "Return")
             key(root, "3")

@@ -379,7 +379,11 @@ class AnnotateWindow:
         text.configure(state="disabled")
         self._buttons(frame, ("Start (Enter)", lambda: self._leave_overlay(self.session.finish_instructions),
                               ("Return", "KP_Enter")))
-        text.pack(fill="both", expand=True, before=frame.winfo_children()[-1])
+        buttons = frame.winfo_children()[-1]
+        bar = tk.Scrollbar(frame, orient="vertical", command=text.yview)  # a long text on a small screen
+        text.configure(yscrollcommand=bar.set)
+        bar.pack(side="right", fill="y", before=buttons)
+        text.pack(fill="both", expand=True, before=buttons)
         self.instructions_widget = text
 
     def _leave_overlay(self, record) -> None:
