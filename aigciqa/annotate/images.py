@@ -12,7 +12,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 log = logging.getLogger("aigciqa.annotate")
 
@@ -39,6 +40,13 @@ def scale_to_fit(image: Image.Image, box: tuple[int, int], mode: str = "fill") -
     return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
 
 
+def to_8_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit or float grey image scaled to 8 bits by its type's range (``convert`` would clip it to white)."""
+    pixels = np.asarray(image, dtype=np.float64)
+    top = 1.0 if image.mode == "F" else (65535.0 if image.mode.startswith("I;16") or pixels.max() > 255 else 255.0)
+    return Image.fromarray(np.clip(np.rint(pixels / top * 255), 0, 255).astype(np.uint8), mode="L")
+
+
 def placeholder(box: tuple[int, int], message: str) -> Image.Image:
     side = min(box)
     image = Image.new("RGB", (side, side), PLACEHOLDER_BACKGROUND)
@@ -53,9 +61,12 @@ def placeholder(box: tuple[int, int], message: str) -> Image.Image:
 def load_scaled(path: str | Path, box: tuple[int, int], mode: str = "fill") -> LoadedImage:
     """The image sized for ``box`` (see VIEW_MODES), or a placeholder saying why it cannot be shown (never raises)."""
     try:
-        with Image.open(path) as source:
-            source.load()
-            if source.mode in ("RGBA", "LA", "P"):
+        with Image.open(path) as opened:
+            opened.load()
+            source = ImageOps.exif_transpose(opened)  # as a camera or editor meant it to be seen
+            if source.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                source = to_8_bit(source)
+            if source.mode in ("RGBA", "LA", "P", "PA"):
                 rgba = source.convert("RGBA")
                 image = Image.new("RGB", rgba.size, (255, 255, 255))
                 image.paste(rgba, mask=rgba.getchannel("A"))

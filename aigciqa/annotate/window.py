@@ -75,6 +75,7 @@ class AnnotateWindow:
         self.unreadable_shown = False
         self.overlay: tk.Frame | None = None
         self._overlay_keys: dict[str, tk.Button] = {}
+        self._screen = None  # the screen (instructions, a break) that "Keep rating" returns to
         self.shown_size: tuple[int, int] | None = None
         self.view_mode = "fit"
         self.fullscreen = False
@@ -373,6 +374,7 @@ class AnnotateWindow:
 
     def _show_instructions(self) -> None:
         frame = self._open_overlay("Instructions", wide=True)
+        self._screen = self._show_instructions
         text = tk.Text(frame, wrap="word", font=("TkDefaultFont", 12), height=5, relief="flat",
                        background=frame.cget("background"))
         text.insert("1.0", self.instructions_text())
@@ -393,6 +395,7 @@ class AnnotateWindow:
         except StoreBusy as error:
             self._store_busy(error)
             return
+        self._screen = None
         self._close_overlay()
         self.show()
 
@@ -413,6 +416,7 @@ class AnnotateWindow:
 
     def _show_break(self) -> None:
         seconds = float(self.study.session["break_seconds"])
+        self._screen = self._show_break
         frame = self._open_overlay("Time for a short break.",
                                    f"You have rated {self.session.done_since_break} images. Please look away from "
                                    f"the screen and rest your eyes for at least {seconds:g} s.")
@@ -872,9 +876,15 @@ class AnnotateWindow:
         if incomplete:
             items = ", ".join(str(p + 1) for p in incomplete)
             text += f"\nItem(s) {items} were changed and are not complete now: they will be asked again."
+        back = self._screen if self.overlay is not None else None  # instructions or a break: back to it
         frame = self._open_overlay("Close the window?", text)
-        self.close_buttons = self._buttons(frame, ("Keep rating", self._close_overlay, ("Escape",)),
+        self.close_buttons = self._buttons(frame, ("Keep rating", lambda: self._keep_rating(back), ("Escape",)),
                                            ("Close", self.close, ("y", "Y")))
+
+    def _keep_rating(self, back) -> None:
+        self._close_overlay()
+        if back is not None:
+            back()
 
     def close(self) -> None:
         try:

@@ -172,3 +172,17 @@ def test_min_viewing_time_and_breaks_follow_the_study(folder):
     assert not session.break_due() and session.store.has_event("s1", "break")
     clock.now += 60
     assert session.over()
+
+
+def test_a_break_every_m_minutes_counts_from_the_last_break(folder):
+    clock = Clock()
+    session = session_for(folder, config={"session": {"break_every_minutes": 10}}, clock=clock)
+    clock.now += 9 * 60
+    assert not session.break_due()  # nothing rated yet
+    answer(session)
+    assert session.next() == [] and not session.break_due()
+    clock.now += 61
+    assert session.break_due()
+    session.take_break()
+    clock.now += 5 * 60
+    assert not session.break_due()

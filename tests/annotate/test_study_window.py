@@ -310,3 +310,14 @@ def test_minimum_viewing_time(xvfb, folder):
         assert win.session.position == 0 and "a little longer" in win.message.cget("text")
     finally:
         close(root, store)
+
+
+def test_keep_rating_returns_to_the_instructions_not_past_them(xvfb, folder):
+    root, win, store = open_window(folder, read_instructions=False)
+    try:
+        close_button(root)
+        press(root, "Escape")  # "Keep rating"
+        assert win.overlay is not None and win.instructions_widget.winfo_exists()
+        assert not store.has_event("s1", "instructions_seen")
+    finally:
+        close(root, store)
