@@ -38,6 +38,23 @@ def xdotool(*args: str) -> str:
     return subprocess.run(["xdotool", *args], check=True, capture_output=True, text=True, timeout=10).stdout
 
 
+def handle_x_events(root: tk.Tk) -> None:
+    """Handle every X event sent so far (xdotool syncs with the server before it exits; a round trip
+    of ours then puts every event the server made before it in our queue): no waiting on a clock."""
+    try:
+        root.update()
+        root.winfo_pointerxy()  # XQueryPointer: a reply only after the events before it
+        root.update()
+    except tk.TclError:  # the events closed the window
+        pass
+
+
+def x_keys(root: tk.Tk, *names: str) -> None:
+    """Real X key events to the window that has the keyboard focus, handled before this returns."""
+    xdotool("key", "--delay", "20", *names)
+    handle_x_events(root)
+
+
 def click(root: tk.Tk, widget: tk.Widget) -> None:
     """A real mouse click (X server events through xdotool) in the middle of ``widget``."""
     root.update()
@@ -45,7 +62,7 @@ def click(root: tk.Tk, widget: tk.Widget) -> None:
     y = widget.winfo_rooty() + widget.winfo_height() // 2
     xdotool("mousemove", "--sync", str(x), str(y))
     xdotool("click", "1")
-    pump(root, timeout=0.3, until=lambda: False)
+    handle_x_events(root)
 
 
 def click_radio(root: tk.Tk, button: tk.Radiobutton) -> None:
@@ -55,15 +72,15 @@ def click_radio(root: tk.Tk, button: tk.Radiobutton) -> None:
     y = button.winfo_rooty() + button.winfo_height() // 2
     xdotool("mousemove", "--sync", str(x), str(y))
     xdotool("click", "1")
-    pump(root, timeout=0.3, until=lambda: False)
+    handle_x_events(root)
 
 
 def type_text(root: tk.Tk, widget: tk.Widget, text: str) -> None:
     """Type into a widget with real X key events."""
     widget.focus_force()
-    pump(root, timeout=0.2, until=lambda: False)
+    handle_x_events(root)
     xdotool("type", "--delay", "5", text)
-    pump(root, timeout=0.3, until=lambda: False)
+    handle_x_events(root)
 
 
 def screenshot(root: tk.Tk, target: Path) -> Path:

@@ -13,19 +13,13 @@ from aigciqa.annotate.export import build_export, status
 from aigciqa.annotate.study import make_study, subject_items
 
 from .conftest import make_folder, png_bytes
-from .gui import answer_all, click, click_radio, close, open_window, press, pump, type_text, xdotool
+from .gui import answer_all, click, click_radio, close, open_window, press, pump, type_text, x_keys, xdotool
 
 pytestmark = pytest.mark.gui
 
 
 def row(window, name):
     return next(r for r in window.rows if r.name == name)
-
-
-def x_keys(root, *names):
-    """Real X key events to the window that has the focus, then the window handles them."""
-    xdotool("key", "--delay", "20", *names)
-    pump(root, timeout=0.3, until=lambda: False)
 
 
 def close_button(root):
