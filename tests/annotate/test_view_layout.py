@@ -73,3 +73,20 @@ def test_every_control_is_reachable_and_follows_the_dpi(screen, tmp_path, screen
         assert not win.fullscreen
     finally:
         close(root, store)
+
+
+def test_the_image_follows_the_window_size(xvfb, tmp_path):
+    folder = make_folder(tmp_path / "db", size=(1024, 1024))
+    root, win, store = open_window(folder)
+    try:
+        settled = lambda: win.box == (win.canvas.winfo_width(), win.canvas.winfo_height())  # noqa: E731
+        assert pump(root, settled)
+        large = win.shown_size
+        root.geometry("1000x500")
+        assert pump(root, lambda: settled() and win.box[1] < 500)
+        assert max(win.shown_size) == min(win.box) < max(large)  # fitted to the smaller space
+        root.focus_force()  # (no window manager gives the focus back after the resize)
+        press(root, "z", "z")  # 1:1 is its own pixels, whatever the space
+        assert win.shown_size == (1024, 1024)
+    finally:
+        close(root, store)
