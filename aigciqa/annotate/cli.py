@@ -20,6 +20,8 @@ def register(subparsers) -> None:
                                       (and prompts.csv for the prompt text), optionally a study config (JSON).
                                       Each subject signs in with an id; every answer is committed at once to
                                       DIR/annotations.sqlite (or --store FILE); a restart resumes where they were.
+                                      One live window per subject id; instructions, training, breaks and the
+                                      session limit come from the study config.
         aigciqa annotate export DIR   writes ratings.csv, answers.csv and annotation_summary.json (items done,
                                       time and gold agreement per subject) from every DIR/annotations*.sqlite
                                       plus any --store FILE; the result feeds 'aigciqa build-mos DIR'.
