@@ -82,7 +82,7 @@ class Session:
         self.ended = False  # the session's time is recorded: no more visits
 
     def close(self) -> None:
-        """Record the time on the current item and give the subject free for another window."""
+        """Record the time on the current item and free the subject for another window."""
         try:
             if not self.all_done and not self.ended:
                 self._leave("left")
@@ -97,10 +97,6 @@ class Session:
         if self.claimed and self.clock() - self.claim_refreshed >= CLAIM_HEARTBEAT_S:
             self.store.refresh_claim(self.subject_id, self.session_id)
             self.claim_refreshed = self.clock()
-
-    def done_count(self) -> int:
-        """Items of the subject finished (done or skipped), over every session."""
-        return self.n_finished
 
     # ---- where we are ---------------------------------------------------------------------------------
     @property
