@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import subprocess
 import time
 import tkinter as tk
@@ -97,7 +98,7 @@ def open_window(folder, config=None, subject="s1", *, busy_timeout=2.0, prefetch
     card = folder.read_card()
     study = make_study(card, config, folder.read_table("images")["image_id"].tolist())
     store = AnswerStore(folder.root / "annotations.sqlite", busy_timeout=busy_timeout)
-    root = root or tk.Tk()
+    root = root or tk.Tk(screenName=os.environ["DISPLAY"])  # explicit: Tk may reuse another screen it knows
     window = AnnotateWindow(root, folder, study, store, subject, prefetch=prefetch, box=box)
     root.focus_force()
     pump(root, timeout=0.2, until=lambda: False)
