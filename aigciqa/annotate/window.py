@@ -354,7 +354,7 @@ class AnnotateWindow:
     def instructions_text(self) -> str:
         study = self.study
         lines = [study.instructions.strip(), ""] if study.instructions.strip() else []
-        lines.append(f"For each image, give three scores from {study.scale_min} (worst) to {study.scale_max} (best):")
+        lines.append(f"For each image, give a score from {study.scale_min} (worst) to {study.scale_max} (best) for each of:")
         lines += [f"  • {study.definitions[p]}" for p in study.perspectives]
         if study.anchors:
             lines.append("  The scale: " + ",  ".join(f"{k} = {w}" for k, w in study.anchors.items()))
