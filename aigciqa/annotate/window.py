@@ -792,7 +792,7 @@ class AnnotateWindow:
                     self._moved(problems)
                     return
                 self.training_revealed = True  # the subject answered: now the reference and the note
-                self.show()
+                self.show(arrived=True)  # a double Enter must not skip past the reference
                 return
             self.training_index += 1
             self.training_answers, self.training_revealed = {}, False

@@ -105,6 +105,9 @@ def test_training_is_answered_then_shows_the_reference_and_note_and_stores_nothi
         assert win.in_training and "Quality 4 (you: 3)" in banner and "Bent edges count as distortion." in banner
         assert "the square is bent" in banner
         assert str(win.rows[0].buttons[0].cget("state")) == "disabled"  # the answers are compared, not changed
+        press(root, "Right")  # at once: taken as a double press, which must not skip past the reference
+        assert win.in_training and "Reference answers" in win.banner.cget("text")
+        win._arrived_at -= 10  # later: a deliberate Next
         press(root, "Right")
         assert not win.in_training and win.session.position == 0
         assert store.answer_history("s1") == [] and store.has_event("s1", "training_done")
