@@ -10,8 +10,6 @@ from aigciqa.weights import defaults
 from aigciqa.weights.resolve import MANIFEST, copy_to, resolve, verify
 from aigciqa.weights.spec import HubSpec, parse
 
-from .hub_cache import put_in_cache
-
 
 def model_folder(root):
     """A small model folder: a config (a plain git blob) and a 'weights' file (an LFS blob)."""
@@ -36,8 +34,8 @@ def test_spec_syntax(tmp_path):
         parse("org/name@")
 
 
-def test_a_repo_id_resolves_to_its_cached_snapshot_and_commit(hub_cache, tmp_path):
-    commit = put_in_cache(hub_cache / "hub", "org/model", model_folder(tmp_path / "src"))
+def test_a_repo_id_resolves_to_its_cached_snapshot_and_commit(put_in_hub_cache, tmp_path):
+    commit = put_in_hub_cache("org/model", model_folder(tmp_path / "src"))
     resolved = resolve("org/model")
     assert resolved.commit == commit and resolved.repo_id == "org/model" and resolved.label == "org/model"
     assert resolved.path.name == commit and (resolved.path / "config.json").read_text() == '{"hidden": 4}'
@@ -48,10 +46,10 @@ def test_a_repo_id_resolves_to_its_cached_snapshot_and_commit(hub_cache, tmp_pat
     assert hashes["config.json"] == hashlib.sha256(b'{"hidden": 4}').hexdigest()
 
 
-def test_one_file_of_a_repo(hub_cache, tmp_path):
+def test_one_file_of_a_repo(put_in_hub_cache, tmp_path):
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF" + bytes(20000))
-    commit = put_in_cache(hub_cache / "hub", "org/llm-gguf", gguf)
+    commit = put_in_hub_cache("org/llm-gguf", gguf)
     resolved = resolve("org/llm-gguf:m.gguf")
     assert resolved.path.is_file() and resolved.path.name == "m.gguf" and resolved.commit == commit
     assert resolved.label == "org/llm-gguf:m.gguf"
@@ -71,8 +69,8 @@ def test_an_absent_repo_names_repo_revision_and_the_download_command(hub_cache):
         resolve("org/absent:x.gguf")
 
 
-def test_download_to_a_folder_then_resolve_and_verify_it(hub_cache, tmp_path):
-    commit = put_in_cache(hub_cache / "hub", "org/model", model_folder(tmp_path / "src"))
+def test_download_to_a_folder_then_resolve_and_verify_it(put_in_hub_cache, tmp_path):
+    commit = put_in_hub_cache("org/model", model_folder(tmp_path / "src"))
     copied = copy_to(resolve("org/model"), tmp_path / "out" / "model")
     assert copied.commit == commit and copied.repo_id == "org/model" and copied.label == "org/model"
     manifest = json.loads((tmp_path / "out" / "model" / MANIFEST).read_text())
@@ -88,8 +86,8 @@ def test_download_to_a_folder_then_resolve_and_verify_it(hub_cache, tmp_path):
     assert check.problems and "unet/diffusion_pytorch_model.safetensors changed" in check.problems[0]
 
 
-def test_verify_a_cached_snapshot_against_the_hubs_blob_hashes(hub_cache, tmp_path):
-    put_in_cache(hub_cache / "hub", "org/model", model_folder(tmp_path / "src"))
+def test_verify_a_cached_snapshot_against_the_hubs_blob_hashes(put_in_hub_cache, tmp_path):
+    put_in_hub_cache("org/model", model_folder(tmp_path / "src"))
     check = verify("org/model")
     assert check.problems == [] and check.checked == 2   # one sha256 (LFS) and one git sha1 blob
     config = resolve("org/model").path / "config.json"
