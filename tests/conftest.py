@@ -49,6 +49,7 @@ def hub_cache(tmp_path, monkeypatch):
     import huggingface_hub.constants as constants
     home = tmp_path / "hf"
     (home / "hub").mkdir(parents=True)
+    monkeypatch.setattr(constants, "HF_HOME", str(home))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(home / "hub"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setenv("HF_HOME", str(home))

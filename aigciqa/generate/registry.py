@@ -33,6 +33,7 @@ from aigciqa.generate.unclip import UnCLIP
 from aigciqa.generate.unidiffuser import UniDiffuser
 from aigciqa.registry import lookup
 from aigciqa.weights.defaults import DEFAULTS
+from aigciqa.weights.resolve import official_folder
 
 FAMILIES: dict[str, type[Generator]] = {cls.family: cls for cls in (
     Glide, Lafite, UnCLIP, StableDiffusion, UniDiffuser, ControlNet, GenericPipeline)}
@@ -102,7 +103,9 @@ def resolve(name: str, config: dict, weights: dict[str, str], device: str) -> Ge
     entry = dict(config.get("generators", {}).get(name, {}))
     default = DEFAULTS.get(cls.family)
     source = (weights.get(name) or weights.get("*") or entry.pop("weights", None)
-              or (default.spec if default is not None and default.on_hub else None))
+              or (default.spec if default is not None and default.on_hub else None)
+              or (str(official_folder(cls.family)) if default is not None and default.extra.get("official")
+                  else None))
     entry.pop("weights", None)
     entry.pop("family", None)
     if not source:

@@ -19,9 +19,9 @@ def targets(names: list[str]) -> list[tuple[str, str]]:
             chosen[parsed.repo_id.replace("/", "--") + (f"--{parsed.filename}" if parsed.filename else "")] = name
             continue
         entry = lookup_default(name)
-        if not entry.on_hub:
+        if not entry.on_hub and not entry.extra.get("official"):
             raise InputError(f"'{entry.name}' is not on the Hugging Face Hub: {entry.source}")
-        chosen[entry.name] = entry.spec
+        chosen[entry.name] = entry.spec or entry.name
         base = entry.extra.get("base")
         if base:
             chosen[base] = DEFAULTS[base].spec
@@ -30,7 +30,7 @@ def targets(names: list[str]) -> list[tuple[str, str]]:
 
 def run_list(args) -> int:
     from aigciqa.weights.defaults import DEFAULTS
-    from aigciqa.weights.resolve import cache_dir, resolve
+    from aigciqa.weights.resolve import cache_dir, official_folder, resolve
     print(f"Hugging Face cache: {cache_dir()}")
     for entry in DEFAULTS.values():
         if args.stage and entry.stage != args.stage:
@@ -43,6 +43,10 @@ def run_list(args) -> int:
             except InputError:
                 state = f"not cached ({entry.size})"
             where = entry.spec
+        elif entry.extra.get("official"):
+            folder = official_folder(entry.name)
+            where = entry.source
+            state = f"fetched in {folder}" if folder.is_dir() else f"not fetched ({entry.size})"
         else:
             where, state = entry.source, entry.size
         print(f"{entry.name:<22} {entry.stage:<10} {where}\n{'':<33}{state}; licence: {entry.licence}")
@@ -50,8 +54,15 @@ def run_list(args) -> int:
 
 
 def run_download(args) -> int:
-    from aigciqa.weights.resolve import copy_to, resolve
+    from aigciqa.weights.defaults import DEFAULTS
+    from aigciqa.weights.resolve import copy_to, fetch_official, official_folder, resolve
     for folder_name, spec in targets(args.names):
+        entry = DEFAULTS.get(folder_name)
+        if entry is not None and not entry.on_hub:   # fetched by the model's official code
+            folder = Path(args.to) / folder_name if args.to is not None else official_folder(folder_name)
+            resolved = fetch_official(entry, folder)
+            print(f"{folder_name}: {', '.join(sorted(resolved.files()))} -> {resolved.path}")
+            continue
         resolved = resolve(spec, what=f"weights '{folder_name}'")
         if args.to is not None:
             resolved = copy_to(resolved, Path(args.to) / folder_name)
@@ -96,7 +107,8 @@ def register(subparsers) -> None:
         file); nothing else is written.
           list      the default weights of every stage: Hub id, cached or not, size, licence
           download  prefetch NAMES (defaults: {names}) or Hub specs ORG/NAME[@REVISION][:FILE];
-                    no NAMES: every default on the Hub (about 60 GB)
+                    no NAMES: every default on the Hub (about 60 GB); 'glide' runs GLIDE's official
+                    downloader into HF_HOME/aigciqa/glide (or DIR/glide)
           verify    recorded hashes against the files: a --to folder's manifest, or a cached Hub spec
                     against the hashes its blobs are named by; exit status 1 when a file changed""",
         example="""

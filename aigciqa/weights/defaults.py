@@ -62,9 +62,9 @@ DEFAULTS: dict[str, DefaultWeights] = {entry.name: entry for entry in (
                    size="about 6 GB (U-ViT, CLIP text and image encoders, GPT-2 caption decoder, VAE)"),
     DefaultWeights("glide", "generate", "GLIDE (filtered) base 64 px + upsampler 256 px",
                    licence="MIT (openai/glide-text2im)", size="base.pt + upsample.pt (fetched by glide_text2im)",
-                   source="pip install git+https://github.com/openai/glide-text2im; the package's "
-                          "glide_text2im.download.load_checkpoint('base') and ('upsample') download base.pt and "
-                          "upsample.pt from OpenAI; put both in one folder and give --weights glide=FOLDER"),
+                   source="pip install git+https://github.com/openai/glide-text2im, then 'aigciqa weights download "
+                          "glide' (the package's own fetch_file_cached downloads base.pt and upsample.pt from OpenAI)",
+                   extra={"official": "glide_text2im.download", "parts": {"base.pt": "base", "upsample.pt": "upsample"}}),
     DefaultWeights("lafite", "generate", "LAFITE (CVPR 2022) generator + CLIP ViT-B/32",
                    licence="see github.com/drboog/Lafite", size="a StyleGAN2 .pkl (hundreds of MB) + CLIP 0.35 GB",
                    source="clone github.com/drboog/Lafite and download a pre-trained .pkl from the links in its "

@@ -199,6 +199,51 @@ def resolve_hub(spec: HubSpec, text: str = "", *, what: str = "weights", local_o
     return Resolved(text or str(spec), path, spec.repo_id, spec.revision, commit, spec.filename)
 
 
+def official_folder(name: str) -> Path:
+    """Where ``aigciqa weights download NAME`` puts weights fetched by a model's official code (not on the
+    Hub): next to the Hub cache, ``HF_HOME/aigciqa/NAME``, so one copied HF_HOME carries everything."""
+    return Path(hub().constants.HF_HOME) / "aigciqa" / name
+
+
+def fetch_official(entry: defaults.DefaultWeights, folder: Path) -> Resolved:
+    """Fetch a default's files with its official code's own downloader (GLIDE: ``glide_text2im.download``)
+    into ``folder``, with a manifest of the source URLs and file hashes (the folder appears when complete)."""
+    import importlib
+    from aigciqa.database.atomic import write_text_atomic
+    module_name = entry.extra["official"]
+    try:
+        official = importlib.import_module(module_name)
+    except ImportError:
+        raise InputError(f"'{entry.name}' is fetched by its official code, which is not installed: "
+                         f"{entry.source}") from None
+    if folder.is_dir() and all((folder / name).is_file() for name in entry.extra["parts"]):
+        return resolve(folder)
+    staging = folder.with_name(f".{folder.name}.partial-{os.getpid()}")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        urls = {}
+        for name, part in entry.extra["parts"].items():
+            urls[name] = official.MODEL_PATHS[part]
+            fetched = Path(official.fetch_file_cached(urls[name], progress=True, cache_dir=str(staging)))
+            if fetched.name != name:
+                fetched.rename(staging / name)
+        for lock in staging.glob("*.lock"):
+            lock.unlink()
+        record = {"repo_id": "", "revision": "", "commit": "", "filename": "", "source": urls,
+                  "files_sha256": Resolved(entry.name, staging).sha256s()}
+        write_text_atomic(staging / MANIFEST, json.dumps(record, indent=2) + "\n")
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging.rename(folder)
+    except OSError as error:
+        raise InputError(f"'{entry.name}': fetching with {module_name} failed: {error}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return resolve(folder)
+
+
 # ---- aigciqa weights download / verify -------------------------------------------------------------
 def copy_to(resolved: Resolved, folder: Path) -> Resolved:
     """Copy resolved Hub weights into ``folder`` (created; replaced when it holds another commit) with a
