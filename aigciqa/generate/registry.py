@@ -112,6 +112,11 @@ def resolve(name: str, config: dict, weights: dict[str, str], device: str) -> Ge
         obtain = f"; {default.source}" if default is not None else ""
         raise InputError(f"no weights for generator '{name}': give --weights {name}=PATH ({cls.weights_help}"
                          f"{obtain}), or --weights tiny for small random-weight test models")
+    if cls.family == "controlnet" and not entry.get("base_weights"):
+        # ControlNet's base is the run's Stable Diffusion when one is given (e.g. both from a --to folder).
+        base = weights.get("stable_diffusion") or config.get("generators", {}).get("stable_diffusion", {}).get("weights")
+        if base and base != TINY:
+            entry["base_weights"] = base
     unknown = set(entry) - set(cls.defaults)
     if unknown:
         raise InputError(f"setting '{sorted(unknown)[0]}' does not apply to the {cls.family} family "

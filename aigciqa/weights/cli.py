@@ -95,18 +95,16 @@ def run_verify(args) -> int:
 
 def register(subparsers) -> None:
     from aigciqa.cli import add_command
-    from aigciqa.weights.defaults import DEFAULTS
-    names = ", ".join(DEFAULTS)
     parser = add_command(
         subparsers, "weights",
         summary="List, prefetch and verify model weights (Hugging Face Hub ids, the paper's defaults).",
-        description=f"""
+        description="""
         Reads the Hugging Face cache (HF_HOME, HF_HUB_CACHE; HF_HUB_OFFLINE=1 and tokens are honoured) and
         folders written by 'download --to'. Writes: 'download' fills the cache, or with --to DIR copies
         each model into DIR/<name>/ with a .aigciqa-weights.json manifest (repo id, commit, sha256 of every
         file); nothing else is written.
           list      the default weights of every stage: Hub id, cached or not, size, licence
-          download  prefetch NAMES (defaults: {names}) or Hub specs ORG/NAME[@REVISION][:FILE];
+          download  prefetch NAMES (as 'list' shows them) or Hub specs ORG/NAME[@REVISION][:FILE];
                     no NAMES: every default on the Hub (about 60 GB); 'glide' runs GLIDE's official
                     downloader into HF_HOME/aigciqa/glide (or DIR/glide)
           verify    recorded hashes against the files: a --to folder's manifest, or a cached Hub spec
@@ -114,7 +112,8 @@ def register(subparsers) -> None:
         example="""
         aigciqa weights list
         aigciqa weights download stable_diffusion controlnet --to /scratch/weights   # on a login node
-        HF_HUB_OFFLINE=1 aigciqa generate db/ --generators controlnet \\
+        HF_HUB_OFFLINE=1 aigciqa generate db/ --generators stable_diffusion,controlnet \\
+            --weights stable_diffusion=/scratch/weights/stable_diffusion \\
             --weights controlnet=/scratch/weights/controlnet                           # on the GPU node
         aigciqa weights verify /scratch/weights/controlnet""")
     commands = parser.add_subparsers(dest="weights_command", metavar="ACTION", required=True)

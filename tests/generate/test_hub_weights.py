@@ -65,9 +65,9 @@ def test_generate_by_repo_id_offline_then_from_a_downloaded_folder(cached_defaul
     result = aigciqa(env, "weights", "download", "controlnet", "--to", tmp_path / "w")
     assert result.returncode == 0, result.stderr
     assert sorted(p.name for p in (tmp_path / "w").iterdir()) == ["controlnet", "stable_diffusion"]
-    (tmp_path / "gen2.toml").write_text(FAST + f'base_weights = "{tmp_path / "w" / "stable_diffusion"}"\n')
+    # ControlNet's base: the run's --weights stable_diffusion=... (no config entry needed).
     empty = offline_environment(HF_HOME=str(tmp_path / "empty-hf"))
-    result = aigciqa(empty, "generate", tmp_path / "db3", *common, "--config", tmp_path / "gen2.toml",
+    result = aigciqa(empty, "generate", tmp_path / "db3", *common, "--config", tmp_path / "gen.toml",
                      "--weights", f"stable_diffusion={tmp_path / 'w' / 'stable_diffusion'}",
                      "--weights", f"controlnet={tmp_path / 'w' / 'controlnet'}")
     assert result.returncode == 0, result.stderr
