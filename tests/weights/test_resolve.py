@@ -53,6 +53,10 @@ def test_one_file_of_a_repo(put_in_hub_cache, tmp_path):
     resolved = resolve("org/llm-gguf:m.gguf")
     assert resolved.path.is_file() and resolved.path.name == "m.gguf" and resolved.commit == commit
     assert resolved.label == "org/llm-gguf:m.gguf"
+    copied = copy_to(resolved, tmp_path / "out" / "llm")   # download --to: the file and its manifest
+    assert copied.path == tmp_path / "out" / "llm" / "m.gguf" and copied.commit == commit
+    assert resolve(tmp_path / "out" / "llm" / "m.gguf").label == "org/llm-gguf:m.gguf"
+    assert verify(str(copied.path)).checked == 1
 
 
 def test_an_absent_repo_names_repo_revision_and_the_download_command(hub_cache):
