@@ -99,10 +99,10 @@ def register(subparsers) -> None:
         subparsers, "weights",
         summary="List, prefetch and verify model weights (Hugging Face Hub ids, the paper's defaults).",
         description="""
-        Reads the Hugging Face cache (HF_HOME, HF_HUB_CACHE; HF_HUB_OFFLINE=1 and tokens are honoured) and
-        folders written by 'download --to'. Writes: 'download' fills the cache, or with --to DIR copies
-        each model into DIR/<name>/ with a .aigciqa-weights.json manifest (repo id, commit, sha256 of every
-        file); nothing else is written.
+        Input: the Hugging Face cache (HF_HOME, HF_HUB_CACHE; HF_HUB_OFFLINE=1 and tokens are honoured),
+        the Hub when reachable, and folders written by 'download --to'. Output: 'download' fills the cache,
+        or with --to DIR copies each model into DIR/<name>/ with a .aigciqa-weights.json manifest (repo id,
+        commit, sha256 of every file); 'list' and 'verify' only print.
           list      the default weights of every stage: Hub id, cached or not, size, licence
           download  prefetch NAMES (as 'list' shows them) or Hub specs ORG/NAME[@REVISION][:FILE];
                     no NAMES: every default on the Hub (about 60 GB); 'glide' runs GLIDE's official
