@@ -84,3 +84,21 @@ def test_generate_by_repo_id_offline_then_from_a_downloaded_folder(cached_defaul
     weights.write_bytes(bytes(data))
     result = aigciqa(env, "weights", "verify", tmp_path / "w" / "controlnet")
     assert result.returncode == 1 and "diffusion_pytorch_model.safetensors changed" in result.stdout
+
+
+def test_the_defaults_file_patterns_select_every_file_a_saved_pipeline_needs(tmp_path):
+    """Online, snapshot_download fetches only the files the table's patterns select: a pipeline saved by
+    diffusers (what the Hub repos hold, fp32 safetensors) must pass them whole, half-precision variants not."""
+    from diffusers import StableDiffusionPipeline
+    from huggingface_hub.utils import filter_repo_objects
+    from aigciqa.weights.resolve import patterns
+    StableDiffusionPipeline(**tiny.stable_diffusion_components(32)).save_pretrained(tmp_path / "sd")
+    tiny.controlnet_model().save_pretrained(tmp_path / "cn")
+    for repo, folder in ((SD_REPO, tmp_path / "sd"), (CONTROLNET_REPO, tmp_path / "cn"),
+                         (DEFAULTS["dalle"].repo_id, tmp_path / "sd")):
+        files = sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file())
+        allow, ignore = patterns(repo)
+        assert sorted(filter_repo_objects(files, allow_patterns=allow, ignore_patterns=ignore)) == files, repo
+        extra = ["unet/diffusion_pytorch_model.fp16.safetensors", "unet/diffusion_pytorch_model.bin",
+                 "v1-5-pruned-emaonly.safetensors"]
+        assert not list(filter_repo_objects(extra, allow_patterns=allow, ignore_patterns=ignore)), repo
