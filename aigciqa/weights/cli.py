@@ -87,9 +87,9 @@ def run_verify(args) -> int:
             return 0
     failed = 0
     for target in chosen:
-        check = verify(target)
-        print(check.line())
-        failed += bool(check.problems)
+        for check in verify(target):
+            print(check.line())
+            failed += bool(check.problems)
     return 1 if failed else 0
 
 
@@ -107,8 +107,9 @@ def register(subparsers) -> None:
           download  prefetch NAMES (as 'list' shows them) or Hub specs ORG/NAME[@REVISION][:FILE];
                     no NAMES: every default on the Hub (about 60 GB); 'glide' runs GLIDE's official
                     downloader into HF_HOME/aigciqa/glide (or DIR/glide)
-          verify    recorded hashes against the files: a --to folder's manifest, or a cached Hub spec
-                    against the hashes its blobs are named by; exit status 1 when a file changed""",
+          verify    recorded hashes against the files: a --to folder's manifest, a database's card (the
+                    weights its images were made with), or a cached Hub spec against the hashes its
+                    blobs are named by; exit status 1 when a file changed""",
         example="""
         aigciqa weights list
         aigciqa weights download stable_diffusion controlnet --to /scratch/weights   # on a login node
@@ -125,6 +126,7 @@ def register(subparsers) -> None:
     download.add_argument("--to", type=Path, metavar="DIR", help="copy each model into DIR/<name>/ (with a manifest)")
     download.set_defaults(func=run_download)
     check = commands.add_parser("verify", help="recorded hashes against the files")
-    check.add_argument("targets", nargs="*", metavar="FOLDER|SPEC",
-                       help="a folder written by 'download --to', or a cached Hub spec (default: cached defaults)")
+    check.add_argument("targets", nargs="*", metavar="FOLDER|DB|SPEC",
+                       help="a folder written by 'download --to', a database folder, or a cached Hub spec "
+                       "(default: the cached defaults)")
     check.set_defaults(func=run_verify)

@@ -287,20 +287,42 @@ class Check:
         return f"{self.target}: ok ({self.checked} files match their recorded hashes{extra})"
 
 
-def verify_manifest(folder: Path, target: str) -> Check:
-    """Every file the manifest lists has its recorded sha256 (and the listed files exist)."""
-    manifest = read_manifest(folder)
+def verify_hashes(base: Path, hashes: dict[str, str], target: str) -> Check:
+    """Every file of ``hashes`` (relative to ``base``, a folder or the one file) has its recorded sha256."""
     check = Check(target, problems=[])
-    base = folder if folder.is_dir() else folder.parent
-    for name, expected in sorted(manifest.get("files_sha256", {}).items()):
-        file = base / name
-        if not file.is_file():
+    for name, expected in sorted(hashes.items()):
+        file = base / name if base.is_dir() else base
+        actual = sha256_file(file) if file.is_file() else None
+        if actual is None:
             check.problems.append(f"{name} is missing")
-        elif sha256_file(file) != expected:
-            check.problems.append(f"{name} changed (sha256 {sha256_file(file)[:12]}..., recorded {expected[:12]}...)")
+        elif actual != expected:
+            check.problems.append(f"{name} changed (sha256 {actual[:12]}..., recorded {expected[:12]}...)")
         else:
             check.checked += 1
     return check
+
+
+def verify_manifest(path: Path, target: str) -> Check:
+    """A folder (or a file of it) written by ``download --to`` against its manifest."""
+    return verify_hashes(path if path.is_dir() else path.parent, read_manifest(path).get("files_sha256", {}), target)
+
+
+def verify_database(folder: Path, target: str) -> list[Check]:
+    """The weights a database's images were made with (the card's ``generate`` records) against their files."""
+    from aigciqa.database import DatabaseFolder
+    generators = DatabaseFolder(folder).read_card().get("generate", {}).get("generators", {})
+    checks = []
+    for name, entry in sorted(generators.items()):
+        for key in ("weights_files", "base_weights_files"):
+            record = entry.get(key)
+            if record:
+                checks.append(verify_hashes(Path(record["path"]), record.get("files_sha256", {}),
+                                            f"{target}: {name}{' (base)' if key.startswith('base') else ''} "
+                                            f"{record.get('repo_id') or record['path']}"))
+    if not checks:
+        raise InputError("the card records no weights files (generate records them for real weights, not "
+                         "for 'tiny')", file=folder / "dataset.json", field="generate.generators")
+    return checks
 
 
 def verify_snapshot(resolved: Resolved, target: str) -> Check:
@@ -325,14 +347,18 @@ def verify_snapshot(resolved: Resolved, target: str) -> Check:
     return check
 
 
-def verify(target: str) -> Check:
-    """Check a folder or file written by ``download --to`` (its manifest) or a cached Hub spec."""
+def verify(target: str) -> list[Check]:
+    """Check a folder or file written by ``download --to`` (its manifest), a database folder (the weights
+    its card records), or a cached Hub spec (the Hub's blob hashes)."""
     parsed = parse(target)
     if isinstance(parsed, Path):
         if not parsed.exists():
             raise InputError("not found", file=parsed)
+        if (parsed / "dataset.json").is_file():
+            return verify_database(parsed, target)
         if not read_manifest(parsed):
             raise InputError(f"no {MANIFEST} manifest here: only folders written by 'aigciqa weights download "
-                             "--to' (or Hub cache entries, by repo id) have recorded hashes", file=parsed)
-        return verify_manifest(parsed, target)
-    return verify_snapshot(resolve_hub(parsed, target, local_only=True), target)
+                             "--to', database folders and Hub cache entries (by repo id) have recorded hashes",
+                             file=parsed)
+        return [verify_manifest(parsed, target)]
+    return [verify_snapshot(resolve_hub(parsed, target, local_only=True), target)]

@@ -78,12 +78,19 @@ def test_generate_by_repo_id_offline_then_from_a_downloaded_folder(cached_defaul
 
     # verify: the folder matches its manifest until one byte changes.
     assert aigciqa(env, "weights", "verify", tmp_path / "w" / "controlnet").returncode == 0
+    assert aigciqa(env, "weights", "verify", tmp_path / "db3").returncode == 0
     weights = tmp_path / "w" / "controlnet" / "diffusion_pytorch_model.safetensors"
     data = bytearray(weights.read_bytes())
     data[-1] ^= 0xFF
     weights.write_bytes(bytes(data))
     result = aigciqa(env, "weights", "verify", tmp_path / "w" / "controlnet")
     assert result.returncode == 1 and "diffusion_pytorch_model.safetensors changed" in result.stdout
+    # ... and a database made with those weights says which of its generators' files changed.
+    result = aigciqa(env, "weights", "verify", tmp_path / "db3")
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert any(line.startswith(f"{tmp_path / 'db3'}: controlnet {CONTROLNET_REPO}: FAILED") for line in lines)
+    assert any(f"stable_diffusion {SD_REPO}: ok" in line for line in lines)
 
 
 def test_the_defaults_file_patterns_select_every_file_a_saved_pipeline_needs(tmp_path):

@@ -56,7 +56,7 @@ def test_one_file_of_a_repo(put_in_hub_cache, tmp_path):
     copied = copy_to(resolved, tmp_path / "out" / "llm")   # download --to: the file and its manifest
     assert copied.path == tmp_path / "out" / "llm" / "m.gguf" and copied.commit == commit
     assert resolve(tmp_path / "out" / "llm" / "m.gguf").label == "org/llm-gguf:m.gguf"
-    assert verify(str(copied.path)).checked == 1
+    assert verify(str(copied.path))[0].checked == 1
 
 
 def test_an_absent_repo_names_repo_revision_and_the_download_command(hub_cache):
@@ -81,22 +81,22 @@ def test_download_to_a_folder_then_resolve_and_verify_it(put_in_hub_cache, tmp_p
     assert manifest["commit"] == commit and len(manifest["files_sha256"]) == 2
     assert not list((tmp_path / "out").glob(".*partial*"))
     assert resolve(tmp_path / "out" / "model").commit == commit      # a local folder keeps its provenance
-    assert verify(str(tmp_path / "out" / "model")).problems == []
+    assert verify(str(tmp_path / "out" / "model"))[0].problems == []
     weights = tmp_path / "out" / "model" / "unet" / "diffusion_pytorch_model.safetensors"
     data = bytearray(weights.read_bytes())
     data[1234] ^= 1
     weights.write_bytes(bytes(data))
-    check = verify(str(tmp_path / "out" / "model"))
+    check = verify(str(tmp_path / "out" / "model"))[0]
     assert check.problems and "unet/diffusion_pytorch_model.safetensors changed" in check.problems[0]
 
 
 def test_verify_a_cached_snapshot_against_the_hubs_blob_hashes(put_in_hub_cache, tmp_path):
     put_in_hub_cache("org/model", model_folder(tmp_path / "src"))
-    check = verify("org/model")
+    check = verify("org/model")[0]
     assert check.problems == [] and check.checked == 2   # one sha256 (LFS) and one git sha1 blob
     config = resolve("org/model").path / "config.json"
     config.resolve().write_text('{"hidden": 5}')
-    assert "config.json changed" in verify("org/model").problems[0]
+    assert "config.json changed" in verify("org/model")[0].problems[0]
 
 
 def test_the_defaults_table_is_the_docs_table():
