@@ -4,7 +4,8 @@ with classifier-free guidance, then the 256 px upsampler, as in the package's te
 There is no maintained PyPI package and no diffusers port, so the user installs the official code
 (``pip install git+https://github.com/openai/glide-text2im``) and puts its two checkpoints in one
 folder: ``base.pt`` and ``upsample.pt`` (the files ``glide_text2im.download.load_checkpoint`` saves in
-its cache). They are loaded with ``torch.load(weights_only=True)``: tensors only, no unpickled code.
+its cache). ``aigciqa weights download glide`` fetches them with that downloader into
+``HF_HOME/aigciqa/glide``, the folder used when no weights are given. They are loaded with ``torch.load(weights_only=True)``: tensors only, no unpickled code.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ class Glide(Generator):
     defaults = {"steps": 100, "guidance": 3.0, "width": 256, "height": 256, "scheduler": "", "dtype": "float32",
                 "upsample_steps": "fast27", "upsample_temp": 0.997}
     options = {"upsample_steps": {"type": "string"}, "upsample_temp": {"type": "number", "minimum": 0}}
-    weights_help = (f"a folder with GLIDE's {' and '.join(CHECKPOINTS)} (install the code with {INSTALL}; "
-                    "glide_text2im.download.load_checkpoint('base') and ('upsample') fetch the files)")
+    weights_help = (f"a folder with GLIDE's {' and '.join(CHECKPOINTS)}: install the code with {INSTALL}, then "
+                    "'aigciqa weights download glide' fetches them with the package's own downloader")
 
     def check_weights(self) -> None:
         super().check_weights()

