@@ -23,6 +23,7 @@ STAGE_CLIS = (
     "aigciqa.mos.cli",            # build-mos, sureal-export
     "aigciqa.qa_builder.cli",     # build-vqa
     "aigciqa.model.cli",          # train, evaluate, score
+    "aigciqa.baselines.cli",      # baseline
     "aigciqa.demo",               # demo
 )
 
