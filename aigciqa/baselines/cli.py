@@ -7,9 +7,8 @@ import json
 from aigciqa.errors import InputError
 
 
-def parse_weights(values, methods) -> dict[str, str]:
+def parse_weights(values, names: list[str]) -> dict[str, str]:
     """``--weights [METHOD=]DIR`` (repeatable) -> {method: DIR}; a bare DIR needs exactly one method."""
-    names = [m.name for m in methods]
     weights: dict[str, str] = {}
     for value in values or []:
         method, separator, folder = value.partition("=")
@@ -30,7 +29,7 @@ def run_baseline(args) -> int:
     from aigciqa.baselines.run import BaselineOptions, evaluate_baseline, score_folder
     from aigciqa.model.metrics import format_table
     methods = parse_methods(args.method)
-    weights = parse_weights(args.weights, methods)
+    weights = parse_weights(args.weights, [m.name for m in methods])
     results = []
     for method in methods:
         options = BaselineOptions(weights=weights.get(method.name), split=args.split, preset=args.preset,
@@ -49,6 +48,25 @@ def run_baseline(args) -> int:
     if args.json:
         from aigciqa.database.atomic import write_text_atomic
         write_text_atomic(args.json, json.dumps(results, indent=2, default=float) + "\n")
+    return 0
+
+
+def run_protocol(args) -> int:
+    from aigciqa.baselines.protocol import BenchmarkOptions, parse_protocol_methods, run_benchmark
+    methods = parse_protocol_methods(args.methods)
+    weights = parse_weights(args.weights, methods)
+    options = BenchmarkOptions(
+        methods=methods, repeats=args.repeats, splits=[s.strip() for s in args.splits.split(",")] if args.splits else None,
+        seed=args.seed, cross=args.cross, out=args.out, preset=args.preset, epochs=args.epochs, lr=args.lr,
+        batch_size=args.batch_size, weights=weights, stop_after=args.stop_after, cpu=args.cpu,
+        progress=not args.quiet)
+    result = run_benchmark(args.folder, options)
+    if not result["complete"]:
+        print(f"benchmark: stopped after {args.stop_after} new results; run the same command again to continue "
+              f"({result['out'] / 'results.json'})")
+        return 0
+    print((result["out"] / "table.md").read_text("utf-8"), end="")
+    print("wrote " + ", ".join(str(path) for path in result["files"]))
     return 0
 
 
@@ -85,3 +103,37 @@ def register(subparsers) -> None:
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run_baseline)
+
+    bench = add_command(
+        subparsers, "benchmark", summary="The paper's protocol: methods trained and scored on repeated splits, "
+                                         "one table.",
+        description="""
+        Input: DIR with images.csv (+ files), mos.csv, prompts.csv; splits.csv columns prompt_s<SEED>..
+        (made when missing, prompt-disjoint, as 'aigciqa split' does) or the columns given by --splits.
+        Each learned method (ridge, mint-iqa) is trained on every split's train part (MINT-IQA in
+        DIR/runs/mint-iqa-PRESET-SPLIT, ridge in DIR/runs/baseline-ridge-SPLIT); every method is scored on
+        the same test parts (with --cross OTHER: on every image of OTHER, Table IX).
+        Output (-o, default DIR/benchmark): results.json (one record per method and split, saved as each
+        finishes: a killed benchmark resumes where it stopped), table.md, table.csv, table.tex (mean and
+        standard deviation over splits of SRCC, PLCC after the logistic fit and KRCC per perspective and on
+        average; pair accuracy with pairs.csv) and srcc.png (SRCC per method and perspective, error bars).""",
+        example=("aigciqa benchmark db/ --methods niqe,brisque,ridge,mint-iqa --repeats 3 --preset small\n"
+                 "aigciqa benchmark db/ --methods brisque,mint-iqa --splits official --cross other-db/"))
+    bench.add_argument("folder", metavar="DIR", help="database folder")
+    bench.add_argument("--methods", required=True, metavar="NAME[,NAME...]",
+                       help="baselines of 'aigciqa baseline' and mint-iqa")
+    bench.add_argument("--repeats", type=int, default=3, help="number of seeded splits (default 3)")
+    bench.add_argument("--seed", type=int, default=0, help="seed of the first split and of training (default 0)")
+    bench.add_argument("--splits", metavar="COLUMN[,COLUMN...]", help="use these splits.csv columns instead")
+    bench.add_argument("--cross", metavar="OTHER", help="test on every image of this database folder")
+    bench.add_argument("-o", "--out", metavar="DIR", help="output folder (default DIR/benchmark)")
+    bench.add_argument("--preset", default="small", choices=("tiny", "small", "paper"),
+                       help="MINT-IQA's preset and ridge's encoder (default small)")
+    bench.add_argument("--epochs", type=int, default=10, help="MINT-IQA epochs (default 10)")
+    bench.add_argument("--lr", type=float, default=1e-5, help="MINT-IQA learning rate (default 1e-5)")
+    bench.add_argument("--weights", action="append", metavar="METHOD=DIR", help="local model folder of a method")
+    bench.add_argument("--stop-after", type=int, metavar="N", help="stop after N new method-split results")
+    bench.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")
+    bench.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")
+    bench.add_argument("--quiet", action="store_true", help="no progress output")
+    bench.set_defaults(func=run_protocol)

@@ -38,6 +38,7 @@ class BaselineOptions:
     batch_size: int = 8
     cpu: bool = False
     progress: bool = True
+    run: str | None = None  # run folder name under runs/ (default baseline-<method>)
 
 
 def run_name(method: str) -> str:
@@ -73,7 +74,7 @@ def score_folder(root, baseline: Baseline, options: BaselineOptions) -> Path:
     frame = pd.DataFrame({"image_id": data.image_ids, "score": scores})
     for j, name in enumerate(data.perspectives):
         frame[f"{name}_prediction"] = predicted[:, j]
-    run = f"{RUNS_DIR}/{run_name(baseline.name)}"
+    run = f"{RUNS_DIR}/{options.run or run_name(baseline.name)}"
     DatabaseFolder(root).write(stage="baseline", files={
         f"{run}/{PREDICTIONS_FILE}": to_csv_text(frame),
         f"{run}/{CONFIG_FILE}": json.dumps(config, indent=2) + "\n"})

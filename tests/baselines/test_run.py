@@ -104,8 +104,8 @@ def test_niqe_names_an_image_too_small_for_it(tmp_path):
 
 
 def test_method_and_weights_arguments():
-    methods = parse_methods("niqe, clipscore,niqe")
-    assert [m.name for m in methods] == ["niqe", "clipscore"]
+    methods = [m.name for m in parse_methods("niqe, clipscore,niqe")]
+    assert methods == ["niqe", "clipscore"]
     assert parse_weights(["clipscore=/m/clip"], methods) == {"clipscore": "/m/clip"}
     assert parse_weights(["/m/clip"], methods[1:]) == {"clipscore": "/m/clip"}
     with pytest.raises(InputError, match="METHOD=DIR"):
