@@ -1,5 +1,6 @@
 """Tiny random transformers models of the baselines' classes, saved as local folders (no network)."""
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -62,3 +63,21 @@ def image_files(tmp_path_factory) -> list[Path]:
         Image.fromarray(rng.integers(0, 256, (40 + 8 * k, 48, 3), dtype=np.uint8)).save(path)
         paths.append(path)
     return paths
+
+
+@pytest.fixture(scope="session")
+def distorted_template(tmp_path_factory) -> Path:
+    """A small content-disjoint database of distorted scikit-image photographs (224 px, split by_content)."""
+    pytest.importorskip("skimage")
+    from aigciqa.datasets.distortions import build_distortion_folder
+    root = tmp_path_factory.mktemp("distorted") / "db"
+    build_distortion_folder(root, sources={"train": ["astronaut", "camera", "brick"], "val": ["clock"],
+                                           "test": ["coffee", "rocket"]},
+                            distortions={"blur": 1.0, "noise": 0.9})
+    return root
+
+
+@pytest.fixture
+def distorted(distorted_template, tmp_path) -> Path:
+    """A fresh copy of the distorted-photograph database for one test."""
+    return Path(shutil.copytree(distorted_template, tmp_path / "db"))

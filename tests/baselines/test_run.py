@@ -20,13 +20,8 @@ WT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
-    from aigciqa.datasets.distortions import build_distortion_folder
-    root = tmp_path_factory.mktemp("baseline") / "db"
-    build_distortion_folder(root, sources={"train": ["astronaut", "camera", "brick"], "val": ["clock"],
-                                           "test": ["coffee", "rocket"]},
-                            distortions={"blur": 1.0, "noise": 0.9})
-    return root
+def folder(distorted_template) -> Path:
+    return distorted_template
 
 
 def aigciqa(*args):
