@@ -119,12 +119,12 @@ def timed(function, pictures, repeats) -> tuple[float, list[float]]:
     return statistics.median(passes), scores
 
 
-def write_section(text: str) -> None:
-    """Replace (or add) this benchmark's section of RESULTS.md, leaving the others as they are."""
+def write_section(text: str, section: str = SECTION) -> None:
+    """Replace (or add) one section of RESULTS.md (``## ...`` up to the next), leaving the others as they are."""
     content = RESULTS.read_text("utf-8") if RESULTS.is_file() else "# Benchmark results\n"
     lines = content.splitlines()
-    if SECTION in lines:
-        start = lines.index(SECTION)
+    if section in lines:
+        start = lines.index(section)
         end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines))
         lines[start:end] = text.rstrip().splitlines() + [""]
     else:

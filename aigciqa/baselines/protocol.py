@@ -134,11 +134,11 @@ def _method_result(root: Path, method: str, split: str, options: BenchmarkOption
     if method == MINT_IQA:
         result = _mint_iqa(root, test_root, split, test_split, options)
     elif BASELINES[method].learned:
-        if options.cross:
-            raise InputError("ridge with --cross is not supported yet: its predictions are stored per folder")
-        run = score_folder(root, BASELINES[method], _baseline_options(method, options, split=split,
-                                                                      run=f"{run_name(method)}-{split}"))
-        result = evaluate_baseline(run, root, split=split, part="test")
+        # fitted on this folder's split; with --cross, its predictions are stored in the other folder
+        name = f"{run_name(method)}-{split}" + (f"-from-{root.name}" if options.cross else "")
+        run = score_folder(test_root, BASELINES[method], _baseline_options(
+            method, options, split=split, run=name, fit_root=root if options.cross else None))
+        result = evaluate_baseline(run, test_root, split=test_split, part="test")
     else:
         run = test_root / RUNS_DIR / run_name(method)
         if not _covers_folder(run, test_root):  # scored once per folder, reused by every split and on resume

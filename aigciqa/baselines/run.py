@@ -39,6 +39,7 @@ class BaselineOptions:
     cpu: bool = False
     progress: bool = True
     run: str | None = None  # run folder name under runs/ (default baseline-<method>)
+    fit_root: str | Path | None = None  # ridge: the folder whose split trains it (default: the scored folder)
 
 
 def run_name(method: str) -> str:
@@ -59,14 +60,21 @@ def score_folder(root, baseline: Baseline, options: BaselineOptions) -> Path:
         raise InputError(f"baseline '{baseline.name}' is trained: give --split COLUMN (its train and val parts)")
     if baseline.needs_weights and not options.weights:
         raise InputError(f"baseline '{baseline.name}' needs --weights {baseline.name}=DIR (a local model folder)")
-    data = load_model_data(root, split=options.split if baseline.learned else None, use_segments=False,
-                           need_mos=baseline.learned, need_parts=("train", "val") if baseline.learned else ())
+    fit_data = None
+    if baseline.learned:
+        fit_data = load_model_data(options.fit_root or root, split=options.split, use_segments=False,
+                                   need_parts=("train", "val"))
+    data = (fit_data if fit_data is not None and options.fit_root is None else
+            load_model_data(root, perspectives=fit_data.perspectives if fit_data else None, use_segments=False,
+                            need_mos=False))
     config = {"kind": "baseline", "method": baseline.name, "description": baseline.description,
               "higher_is_better": baseline.higher_is_better, "perspectives": data.perspectives,
               "mos_range": list(data.mos_range), "weights": str(options.weights) if options.weights else None}
     if baseline.learned:
-        scores, predicted, extra = _ridge(data, options)
+        scores, predicted, extra = _ridge(fit_data, data, options)
         config.update(extra)
+        if options.fit_root is not None:
+            config["fitted_on"] = str(options.fit_root)
     else:
         scores = _score_images(data, baseline, options)
         oriented = scores if baseline.higher_is_better else -scores
@@ -98,18 +106,23 @@ def _score_images(data: ModelData, baseline: Baseline, options: BaselineOptions)
     return scores
 
 
-def _ridge(data: ModelData, options: BaselineOptions):
+def _ridge(fit_data: ModelData, data: ModelData, options: BaselineOptions):
+    """Fit on ``fit_data``'s train part (alpha by val SRCC) per perspective; predict every image of ``data``."""
     from aigciqa.baselines.ridge import encoder_features, fit_ridge
-    train, val = data.part("train"), data.part("val")
-    check_targets(data, train, "train")
-    check_targets(data, val, "val")
-    features = encoder_features(data, options.preset, weights=options.weights, batch_size=options.batch_size * 2,
+    train, val = fit_data.part("train"), fit_data.part("val")
+    check_targets(fit_data, train, "train")
+    check_targets(fit_data, val, "val")
+
+    def features(of):
+        return encoder_features(of, options.preset, weights=options.weights, batch_size=options.batch_size * 2,
                                 progress=options.progress)
+
+    fit_features = features(fit_data)
+    target_features = fit_features if data is fit_data else features(data)
     predicted, alphas = np.zeros((len(data.image_ids), len(data.perspectives))), {}
     for j, name in enumerate(data.perspectives):
-        mos = data.to_mos(data.targets[:, j])
-        fit = fit_ridge(features, mos, train, val)
-        predicted[:, j], alphas[name] = fit.predict(features), fit.alpha
+        fit = fit_ridge(fit_features, fit_data.to_mos(fit_data.targets[:, j]), train, val)
+        predicted[:, j], alphas[name] = fit.predict(target_features), fit.alpha
     return predicted.mean(1), predicted, {"preset": options.preset, "split": options.split, "alpha": alphas}
 
 
@@ -140,7 +153,7 @@ def evaluate_baseline(run, root, *, split: str | None = None, part: str = "test"
     from aigciqa.model.metrics import preference_accuracy
     from aigciqa.model.train import rows_metrics
     config, frame = read_baseline_run(run)
-    if config.get("split") and split == config["split"] and part != "test":
+    if config.get("split") and not config.get("fitted_on") and split == config["split"] and part != "test":
         raise InputError(f"ridge was fitted on the train and val parts of '{split}': evaluate it on 'test'")
     data = load_model_data(root, perspectives=config["perspectives"], split=split, use_segments=False,
                            need_mos=False, need_parts=(part,) if split else ())

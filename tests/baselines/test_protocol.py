@@ -86,3 +86,18 @@ def test_unknown_method_and_missing_split_column(distorted):
         parse_protocol_methods("niqe,mintiqa")
     with pytest.raises(InputError, match="no split column 'nope'"):
         run_benchmark(distorted, BenchmarkOptions(methods=["brisque"], splits=["nope"], progress=False))
+
+
+def test_cross_database_trains_on_one_folder_and_tests_on_every_image_of_another(distorted, distorted_template,
+                                                                                 tmp_path):
+    import shutil
+    other = Path(shutil.copytree(distorted_template, tmp_path / "other"))
+    n_images = len(pd.read_csv(other / "images.csv"))
+    result = run_benchmark(distorted, BenchmarkOptions(methods=["brisque", "ridge", "mint-iqa"], repeats=1,
+                                                       preset="tiny", epochs=1, cross=str(other), progress=False))
+    assert result["complete"]
+    assert {(r["method"], r["part"], r["images"]) for r in result["results"]} == {
+        (m, "all", n_images) for m in ("brisque", "ridge", "mint-iqa")}
+    config = json.loads((other / "runs" / "baseline-ridge-prompt_s0-from-db" / "config.json").read_text())
+    assert config["fitted_on"] == str(distorted) and config["split"] == "prompt_s0"
+    assert not (other / "splits.csv").read_text().count("prompt_s0")  # the test folder's splits are untouched
