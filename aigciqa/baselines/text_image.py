@@ -28,6 +28,7 @@ from aigciqa.errors import InputError
 # ImageReward's published reward normalisation (ImageReward/ImageReward.py: mean, std of its training rewards).
 IMAGEREWARD_MEAN, IMAGEREWARD_STD = 0.16717362830052426, 1.0333394966054072
 HEAD_FILE = "head.safetensors"
+BLIP_TEXT_TOKENS = 35  # ImageReward's BLIP and BLIPScore truncate prompts to 35 tokens
 HEAD_LAYERS = ((1024, 0.2), (128, 0.2), (64, 0.1), (16, 0.0))  # width, dropout after it (dropout unused in eval)
 
 
@@ -37,6 +38,9 @@ def weights_folder(weights, method: str) -> Path:
         raise InputError(f"baseline '{method}' needs its weights: --weights {method}=DIR "
                          "(a local transformers model folder; see docs/baselines.md)")
     folder = Path(weights)
+    if not folder.exists():
+        raise InputError(f"weights folder of baseline '{method}' not found (a local folder is needed: Hub ids are "
+                         "not resolved here)", file=str(folder))
     if not (folder / "config.json").is_file():
         raise InputError(f"not a transformers model folder (config.json is missing) for baseline '{method}'",
                          file=str(folder))
@@ -109,6 +113,7 @@ class TransformersScorer:
     """Loads a model and its processor from a folder; ``score(paths, texts)`` gives one float per image."""
 
     model_class = ""
+    max_text_tokens: int | None = None  # None: the tokenizer's own limit
 
     def __init__(self, weights, method: str, device: str = "cpu"):
         import transformers
@@ -125,6 +130,8 @@ class TransformersScorer:
         kwargs = {"images": read_images(paths), "return_tensors": "pt"}
         if texts is not None:
             kwargs.update(text=list(texts), padding=True, truncation=True)
+            if self.max_text_tokens:
+                kwargs["max_length"] = self.max_text_tokens
         return {k: v.to(self.device) for k, v in self.processor(**kwargs).items()}
 
     def score(self, paths, texts) -> np.ndarray:
@@ -165,6 +172,7 @@ class BlipSimilarity(TransformersScorer):
     """Cosine similarity of BLIP's projected image and (unimodal) text features."""
 
     model_class = "BlipForImageTextRetrieval"
+    max_text_tokens = BLIP_TEXT_TOKENS
 
     def forward(self, paths, texts):
         inputs = self.inputs(paths, texts)
@@ -179,6 +187,7 @@ class ImageReward(TransformersScorer):
     """BLIP's image-grounded text encoder, its first token through ImageReward's MLP, normalised."""
 
     model_class = "BlipForImageTextRetrieval"
+    max_text_tokens = BLIP_TEXT_TOKENS
 
     def __init__(self, weights, method: str, device: str = "cpu"):
         super().__init__(weights, method, device)

@@ -93,9 +93,19 @@ def test_missing_or_wrong_weights_are_named(tiny_clip, tmp_path, image_files):
         scorer("clipscore", None)
     with pytest.raises(InputError, match="config.json is missing"):
         scorer("clipscore", tmp_path)
+    with pytest.raises(InputError, match="Hub ids are not resolved"):
+        scorer("clipscore", "openai/clip-vit-large-patch14")
     with pytest.raises(InputError, match="exactly one"):
         scorer("aesthetic", tiny_clip)  # a CLIP folder without the MLP head
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png")
     with pytest.raises(InputError, match="broken.png: cannot read image"):
         scorer("clipscore", tiny_clip).score([image_files[0], broken], PROMPTS[:2])
+
+
+def test_blip_methods_read_at_most_35_prompt_tokens(tiny_blip, image_files):
+    blip = scorer("blipscore", tiny_blip)
+    long_prompts = ["a " * 60 + "cat"] * 3
+    assert blip.inputs(image_files, long_prompts)["input_ids"].shape[1] == 35
+    assert np.allclose(blip.score(image_files, long_prompts),
+                       blip.score(image_files, ["a " * 60 + "dog"] * 3))  # the end is cut off
