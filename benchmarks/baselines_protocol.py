@@ -43,14 +43,17 @@ def main() -> None:
     minutes = (time.perf_counter() - started) / 60
     table = (result["out"] / "table.md").read_text("utf-8")
     print(table)
-    command = (f"python benchmarks/baselines_protocol.py --repeats {args.repeats} --epochs {args.epochs} "
-               f"--lr {args.lr:g}")
+    methods = args.methods.split(",")
+    command = (f"python benchmarks/baselines_protocol.py --repeats {args.repeats} --methods {args.methods}"
+               + (f" --epochs {args.epochs} --lr {args.lr:g}" if "mint-iqa" in methods else ""))
+    described = {"mint-iqa": f"MINT-IQA `small` ({args.epochs} epochs, lr {args.lr:g}, fix rate 0.7)",
+                 "ridge": "ridge on the frozen DINOv2-S features", "niqe": "NIQE", "brisque": "BRISQUE"}
     write_section(f"{SECTION}\n\n`{command}` ({minutes:.0f} min on this machine's CPU): the content-disjoint "
                   "distorted-photograph database of `aigciqa.datasets.distortions` (synthetic distortions of "
                   "scikit-image's photographs, a target derived from the distortion level: not AIGC images, not "
                   "human opinion), `aigciqa benchmark` with prompt-disjoint splits prompt_s0.. (each photograph "
-                  f"in one part), MINT-IQA `small` ({args.epochs} epochs, lr {args.lr:g}, fix rate 0.7), ridge on "
-                  "the frozen DINOv2-S features, NIQE and BRISQUE with their published parameters.\n\n" + table,
+                  "in one part); methods: " + ", ".join(described.get(m, m) for m in methods)
+                  + " (NIQE and BRISQUE with their published parameters).\n\n" + table,
                   SECTION)
 
 
