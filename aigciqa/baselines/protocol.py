@@ -6,8 +6,8 @@ method scored on the same test parts (or, with ``cross``, on every image of anot
 the mean and standard deviation over splits of SRCC, PLCC (after the logistic fit) and KRCC per perspective
 and on average, plus pair accuracy where the folder has pairs.csv.
 
-Output folder (default ``DB/benchmark``): ``results.json`` (one record per method and split, rewritten
-atomically after each, so a killed benchmark resumes where it stopped; MINT-IQA training also resumes from
+Output folder (default ``DB/benchmark``): ``results.json`` (the settings and one record per method and split,
+rewritten atomically after each, so a killed benchmark resumes where it stopped, with the same settings; MINT-IQA training also resumes from
 its last epoch), then ``table.md``, ``table.csv``, ``table.tex`` and ``srcc.png`` (SRCC per method and
 perspective with the standard deviation as error bars), written together.
 """
@@ -90,7 +90,9 @@ def run_benchmark(root, options: BenchmarkOptions) -> dict:
     out = Path(options.out) if options.out else root / "benchmark"
     splits = split_columns(root, options)
     results_path = out / RESULTS_FILE
-    records = _read_results(results_path)
+    settings = {"preset": options.preset, "epochs": options.epochs, "lr": options.lr, "seed": options.seed,
+                "batch_size": options.batch_size, "cross": str(options.cross) if options.cross else None}
+    records = _read_results(results_path, settings)
     done = {(r["method"], r["split"]) for r in records}
     new = 0
     for split in splits:
@@ -104,7 +106,8 @@ def run_benchmark(root, options: BenchmarkOptions) -> dict:
             records.append({"method": method, "split": split, **_method_result(root, method, split, options)})
             new += 1
             out.mkdir(parents=True, exist_ok=True)
-            write_text_atomic(results_path, json.dumps(records, indent=2, default=float) + "\n")
+            write_text_atomic(results_path, json.dumps({"settings": settings, "records": records}, indent=2,
+                                                       default=float) + "\n")
     wanted = [r for r in records if r["method"] in options.methods and r["split"] in splits]
     summary = summarise(wanted, options.methods)
     files = {"table.md": markdown_table(summary), "table.csv": summary.to_csv(index=False, lineterminator="\n"),
@@ -117,13 +120,20 @@ def run_benchmark(root, options: BenchmarkOptions) -> dict:
             "summary": summary}
 
 
-def _read_results(path: Path) -> list[dict]:
+def _read_results(path: Path, settings: dict) -> list[dict]:
+    """The records of an earlier, interrupted run of the same benchmark (same settings), or none."""
     if not path.is_file():
         return []
-    records = read_json(path, what="benchmark results")
+    content = read_json(path, what="benchmark results")
+    records = content.get("records") if isinstance(content, dict) else None
     if not isinstance(records, list) or not all(isinstance(r, dict) and "method" in r and "split" in r
                                                 for r in records):
-        raise InputError("not a list of benchmark records (delete it to start over)", file=str(path))
+        raise InputError("not a benchmark results file (delete it to start over)", file=str(path))
+    changed = [k for k in settings if content.get("settings", {}).get(k) != settings[k]]
+    if changed:
+        raise InputError("cannot resume: made with other settings, " + ", ".join(
+            f"{k} {content.get('settings', {}).get(k)!r} there, {settings[k]!r} now" for k in changed)
+            + " (use another -o DIR)", file=str(path))
     return records
 
 

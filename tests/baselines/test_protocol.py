@@ -29,7 +29,7 @@ def test_two_repeats_give_the_three_tables_and_the_plot(distorted):
     out = distorted / "benchmark"
     splits = pd.read_csv(distorted / "splits.csv")
     assert {"prompt_s0", "prompt_s1"} <= set(splits.columns)
-    records = json.loads((out / "results.json").read_text())
+    records = json.loads((out / "results.json").read_text())["records"]
     assert sorted((r["method"], r["split"]) for r in records) == sorted(
         (m, s) for m in ("brisque", "ridge", "mint-iqa") for s in ("prompt_s0", "prompt_s1"))
     for split in ("prompt_s0", "prompt_s1"):  # every method on the same test images
@@ -52,11 +52,14 @@ def test_stop_after_then_resume_reuses_finished_results(distorted):
     options = BenchmarkOptions(methods=["brisque", "ridge"], repeats=2, preset="tiny", stop_after=3, progress=False)
     partial = run_benchmark(distorted, options)
     assert not partial["complete"] and len(partial["results"]) == 3
-    first = json.loads((distorted / "benchmark" / "results.json").read_text())
+    first = json.loads((distorted / "benchmark" / "results.json").read_text())["records"]
     options.stop_after = None
     complete = run_benchmark(distorted, options)
     assert complete["complete"] and len(complete["results"]) == 4
     assert complete["results"][:3] == first  # finished records are kept, not recomputed
+    with pytest.raises(InputError, match="cannot resume: made with other settings, epochs 10 there, 3 now"):
+        run_benchmark(distorted, BenchmarkOptions(methods=["brisque"], repeats=2, preset="tiny", epochs=3,
+                                                  progress=False))
 
 
 @pytest.mark.slow
@@ -66,16 +69,16 @@ def test_a_killed_benchmark_resumes_where_it_stopped(distorted):
                                text=True)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
-        if results.is_file() and len(json.loads(results.read_text())) >= 2:  # brisque and ridge done, MINT-IQA next
+        if results.is_file() and len(json.loads(results.read_text())["records"]) >= 2:  # brisque and ridge done, MINT-IQA next
             break
         time.sleep(0.2)
     assert process.poll() is None, "the benchmark finished before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()
-    before = json.loads(results.read_text())
+    before = json.loads(results.read_text())["records"]
     finished = subprocess.run(benchmark_command(distorted), cwd=WT, capture_output=True, text=True)
     assert finished.returncode == 0, finished.stderr
-    after = json.loads(results.read_text())
+    after = json.loads(results.read_text())["records"]
     assert after[:len(before)] == before and len(after) == 6
     for record in before:  # not run again
         assert f"benchmark: {record['method']} on split {record['split']}\n" not in finished.stdout
