@@ -11,7 +11,6 @@ from typing import Callable
 
 import numpy as np
 
-from aigciqa.baselines.natural_scene import luminance
 from aigciqa.errors import InputError
 from aigciqa.registry import lookup
 
@@ -31,6 +30,7 @@ class Baseline:
 def read_grey(path) -> np.ndarray:
     """An image file as grey in [0, 1] (scikit-image's rgb2gray weights); InputError names an unreadable file."""
     from PIL import Image, UnidentifiedImageError
+    from aigciqa.baselines.natural_scene import luminance  # scipy is loaded only when images are scored
     try:
         with Image.open(path) as image:
             return luminance(np.asarray(image.convert("RGB")))
