@@ -24,6 +24,7 @@ STAGE_CLIS = (
     "aigciqa.qa_builder.cli",     # build-vqa
     "aigciqa.model.cli",          # train, evaluate, score
     "aigciqa.weights.cli",        # weights (list, download, verify)
+    "aigciqa.baselines.cli",      # baseline
     "aigciqa.demo",               # demo
 )
 
