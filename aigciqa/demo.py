@@ -26,8 +26,8 @@ DEMO_STEPS: tuple[str, ...] = (
     "aigciqa.annotate.demo:demo_step",
     "aigciqa.mos.demo:demo_step",
     "aigciqa.qa_builder.build:demo_step",
-    "aigciqa.model.cli:demo_step",
-    "aigciqa.model.stage2:demo_step",
+    "aigciqa.model.demo:scorer_step",
+    "aigciqa.model.demo:instruction_step",
 )
 
 DEMO_GENERATORS = ("demo_gen_a", "demo_gen_b", "demo_gen_c")

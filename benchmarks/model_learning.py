@@ -33,7 +33,7 @@ def ridge_baseline(root: Path) -> dict:
     from aigciqa.model.data import load_model_data
     from aigciqa.model.metrics import correlation_metrics
     from aigciqa.model.presets import build_components, get_preset
-    from aigciqa.model.train import PixelCache
+    from aigciqa.model.inference import PixelCache
     preset = get_preset("small")
     vision = build_components(preset, pretrained=True)[0].eval()
     data = load_model_data(root, split="by_content")
@@ -72,7 +72,7 @@ def main() -> None:
                              "(features cached)")
     parser.add_argument("--out", help="keep the folder here (default: a temporary folder)")
     args = parser.parse_args()
-    from aigciqa.model.train import TrainOptions, train
+    from aigciqa.model.scorer import TrainOptions, train
     root = Path(args.out or tempfile.mkdtemp(prefix="mint-learning-")) / "db"
     started = time.perf_counter()
     build_distortion_folder(root, args.seed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
+from aigciqa.database.card import card_value
 from aigciqa.database.folder import ANNOTATIONS_FILE, SCREENING_FILE, VQA_FILE, DatabaseFolder
 
 
@@ -29,10 +30,10 @@ def inspect_folder(folder: DatabaseFolder) -> FolderReport:
     """Validate the folder (raises InputError on the first problem) and summarise it."""
     card = folder.read_card()
     tables = folder.validate()
-    report = FolderReport(root=str(folder.root), name=card["name"], synthetic=bool(card.get("synthetic")),
+    report = FolderReport(root=str(folder.root), name=card["name"], synthetic=bool(card_value(card, "synthetic")),
                           perspectives=list(card["perspectives"]),
                           rows={name: len(frame) for name, frame in tables.items()},
-                          provenance=card.get("provenance", {}))
+                          provenance=card_value(card, "provenance"))
     for name in (ANNOTATIONS_FILE, SCREENING_FILE, VQA_FILE):
         report.files[name] = (folder.root / name).is_file()
     if "images" in tables:

@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import json
 
+from aigciqa.common.deps import MODEL_PACKAGES, TRAIN_HINT, require
 from aigciqa.errors import InputError
-
-PRESET_NAMES = ("tiny", "small", "paper")
-WEIGHTS_HELP = "pip install torch transformers accelerate safetensors peft (the 'train' extra)"
 
 
 def _need_torch() -> None:
-    import importlib.util
-    missing = [m for m in ("torch", "transformers", "accelerate", "safetensors") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise InputError(f"the model needs {', '.join(missing)}: {WEIGHTS_HELP}")
+    require(MODEL_PACKAGES, "the model", TRAIN_HINT)
 
 
 def run_train(args) -> int:
@@ -27,7 +22,7 @@ def run_train(args) -> int:
         return _report_runs([_train_later_stage(args)])
     if args.from_run or args.llm or args.no_zero_connection:
         raise InputError("--from, --llm and --no-zero-connection belong to --stage 2 or 3")
-    from aigciqa.model.train import TrainOptions, train
+    from aigciqa.model.scorer import TrainOptions, train
     options = TrainOptions(
         preset=args.preset or "tiny", split=args.split, run=args.run, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, fix_rate=args.fix_rate, loss=args.loss, bins=args.bins, segments=not args.no_segments,
@@ -58,7 +53,8 @@ STAGE1_ONLY = {"preset": "--preset", "fix_rate": "--fix-rate", "loss": "--loss",
 
 def _train_later_stage(args):
     """Stage 2 (instruction tuning on vqa.jsonl) or 3 (feedback regressors) from an earlier run."""
-    from aigciqa.model.stage2 import Stage2Options, Stage3Options, train_stage2, train_stage3
+    from aigciqa.model.feedback import Stage3Options, train_stage3
+    from aigciqa.model.instruction import Stage2Options, train_stage2
     given = [flag for dest, flag in STAGE1_ONLY.items() if getattr(args, dest) != args.stage1_defaults[dest]]
     if given:
         raise InputError(f"{', '.join(given)} belong to stage 1: stages 2 and 3 take the preset and scorer of "
@@ -199,7 +195,9 @@ def register(subparsers) -> None:
     train.add_argument("--max-answer-tokens", type=int, default=64, help="stage 2: answer tokens kept (default 64)")
     train.add_argument("--vqa", default="vqa.jsonl", metavar="FILE",
                        help="stage 2: question-answer file inside DIR (default vqa.jsonl)")
-    train.add_argument("--preset", choices=PRESET_NAMES, help="stage 1: backbone preset (default tiny)")
+    from aigciqa.model.presets import presets_help
+    # No argparse choices: an unknown name reaches the registry, whose error suggests the closest one.
+    train.add_argument("--preset", metavar="NAME", help=f"stage 1: backbone preset (default tiny): {presets_help()}")
     train.add_argument("--split", required=True, metavar="COLUMN", help="column of splits.csv to use")
     train.add_argument("--run", metavar="NAME", help="run name under DIR/runs (default mint-iqa-PRESET)")
     train.add_argument("--epochs", type=int, default=10, help="epochs (default 10)")
@@ -271,24 +269,3 @@ def register(subparsers) -> None:
     _max_new_tokens(score)
     _common(score)
     score.set_defaults(func=run_score)
-
-
-def demo_step(context) -> str:
-    """Demo: train the tiny preset for two epochs on the demo folder when its images exist on disk."""
-    folder = context.folder
-    if not folder.has("mos") or not folder.has("splits"):
-        return "skipped: the demo folder has no mos.csv/splits.csv yet"
-    images = folder.read_table("images")
-    missing = [p for p in images["path"] if not folder.path(p).is_file()]
-    if missing:
-        return f"skipped: {len(missing)} of {len(images)} images are not on disk"
-    import importlib.util
-    if importlib.util.find_spec("torch") is None:
-        return f"skipped: torch is not installed ({WEIGHTS_HELP})"
-    from aigciqa.model.train import TrainOptions, train
-    splits = folder.read_table("splits")
-    column = next(c for c in splits.columns if c != "image_id")
-    result = train(folder.root, TrainOptions(preset="tiny", split=column, run="demo-tiny", epochs=2,
-                                             lr=1e-4, seed=context.seed, progress=False, cpu=True))
-    losses = ", ".join(f"{h['train_loss']:.3f}" for h in result.history)
-    return f"{result.run_dir}: tiny MINT-IQA, 2 epochs, train L1 loss per epoch {losses}"

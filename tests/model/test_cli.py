@@ -102,7 +102,7 @@ def test_corrupt_and_foreign_checkpoints_exit_2(make_folder, tmp_path, capsys):
 
 def test_demo_step_skips_without_images(tmp_path):
     from aigciqa.demo import DemoContext, example_folder
-    from aigciqa.model.cli import demo_step
+    from aigciqa.model.demo import scorer_step as demo_step
     context = DemoContext(out=tmp_path)
     example_folder(context)
     assert demo_step(context).startswith("skipped")
@@ -110,7 +110,7 @@ def test_demo_step_skips_without_images(tmp_path):
 
 def test_demo_step_trains_when_images_exist(make_folder, tmp_path):
     from aigciqa.demo import DemoContext
-    from aigciqa.model.cli import demo_step
+    from aigciqa.model.demo import scorer_step as demo_step
     context = DemoContext(out=tmp_path)
     make_folder(tmp_path / "db")
     summary = demo_step(context)

@@ -14,8 +14,9 @@ pytest.importorskip("accelerate")
 from safetensors.torch import load_file, save_file
 
 from aigciqa.cli import main
-from aigciqa.model.checkpoint import build_model
-from aigciqa.model.presets import build_components, get_preset, tiny_vocab
+from aigciqa.model.scorer import build_model
+from aigciqa.model.presets import build_components, get_preset
+from aigciqa.model.presets.tiny import tiny_vocab
 
 TRAIN = ["--split", "split1", "--epochs", "1", "--lr", "1e-3", "--quiet", "--cpu"]
 

@@ -12,11 +12,12 @@ from safetensors.torch import load_file
 
 from aigciqa.cli import main
 from aigciqa.errors import InputError
-from aigciqa.model.checkpoint import build_model
+from aigciqa.model.scorer import build_model
 from aigciqa.model.instruct import InstructIQA, answer_batch
 from aigciqa.model.presets import build_qformer
-from aigciqa.model.stage2 import Stage2Options, Stage3Options, train_stage2, train_stage3
-from aigciqa.model.train import TrainOptions, train
+from aigciqa.model.feedback import Stage3Options, train_stage3
+from aigciqa.model.instruction import Stage2Options, train_stage2
+from aigciqa.model.scorer import TrainOptions, train
 
 @pytest.fixture(autouse=True)
 def one_thread():
@@ -121,8 +122,9 @@ def test_stage3_starts_at_stage1_trains_resumes_and_reports_the_change(make_vqa_
         train_stage2(folder.root, Stage2Options(from_run="mint-iqa-tiny", epochs=1, max_answer_tokens=16, **LOOP))
     options = dict(from_run="mint-iqa-tiny-instruct", epochs=3, **{**LOOP, "lr": 1e-2})
     # Before any training the feedback regressors give exactly the stage-1 scores.
-    from aigciqa.model.checkpoint import load_run
-    from aigciqa.model.stage2 import build_feedback, load_explainer
+    from aigciqa.model.stages import load_run
+    from aigciqa.model.feedback import build_feedback
+    from aigciqa.model.instruction import load_explainer
     stage1, tokenizer, preset, _ = load_run(whole.root / "runs/mint-iqa-tiny")
     explainer, _, _, _, _ = load_explainer(whole.root / "runs/mint-iqa-tiny-instruct", with_llm=False)
     feedback = build_feedback(explainer, tokenizer, ["quality", "authenticity"]).eval()
@@ -228,8 +230,8 @@ def test_stage2_input_errors_exit_2(make_folder, make_vqa_folder, tmp_path, caps
 
 def test_demo_step_trains_tiny_stage2(make_vqa_folder, tmp_path):
     from aigciqa.demo import DemoContext
-    from aigciqa.model.cli import demo_step as stage1_step
-    from aigciqa.model.stage2 import demo_step
+    from aigciqa.model.demo import scorer_step as stage1_step
+    from aigciqa.model.demo import instruction_step as demo_step
     context = DemoContext(out=tmp_path)
     make_vqa_folder("db")
     assert demo_step(context).startswith("skipped")

@@ -12,9 +12,9 @@ pytest.importorskip("accelerate")
 from safetensors.torch import load_file
 
 from aigciqa.errors import InputError
-from aigciqa.model.checkpoint import load_run
+from aigciqa.model.stages import load_run
 from aigciqa.model.evaluate import evaluate_run, score_images
-from aigciqa.model.train import TrainOptions, train
+from aigciqa.model.scorer import TrainOptions, train
 
 
 FAST = dict(preset="tiny", split="split1", lr=1e-3, progress=False, cpu=True)
