@@ -52,9 +52,8 @@ def inspect_folder(folder: DatabaseFolder) -> FolderReport:
 
 
 def _available_commands() -> set[str]:
-    from aigciqa.cli import build_parser
-    parser = build_parser()
-    return set(parser._subparsers._group_actions[0].choices)  # argparse keeps subcommands here
+    from aigciqa.cli import COMMANDS  # names only: no stage is imported
+    return set(COMMANDS)
 
 
 def _next_steps(report: FolderReport, tables) -> list[str]:
@@ -66,7 +65,7 @@ def _next_steps(report: FolderReport, tables) -> list[str]:
         steps.append(f"aigciqa generate {root}   # make the {report.images_listed - report.images_on_disk or 'missing'} "
                      "images (or copy the published images to the paths in images.csv)")
     if report.images_on_disk and not has("ratings"):
-        steps.append(f"aigciqa annotate {root}   # collect ratings from subjects")
+        steps.append(f"aigciqa annotate open {root}   # collect ratings from subjects")
     if has("ratings") and not has("mos"):
         steps.append(f"aigciqa build-mos {root}  # screen subjects and compute MOS")
     if (has("mos") or has("labels")) and not report.files.get(VQA_FILE):
@@ -76,7 +75,7 @@ def _next_steps(report: FolderReport, tables) -> list[str]:
     trainable = (has("mos") or has("pairs")) and has("splits") and report.images_on_disk
     split = report.split_columns[0] if report.split_columns else "SPLIT"
     if trainable and not report.runs:
-        steps.append(f"aigciqa train {root} --split {split}      # train MINT-IQA")
+        steps.append(f"aigciqa train scorer {root} --split {split}      # train MINT-IQA")
     for run in report.runs if trainable else ():
         steps.append(f"aigciqa evaluate {root} --model {shlex.quote(report.root + '/runs/' + run)} --split {split} --part test   "
                      "# test metrics of a trained model")

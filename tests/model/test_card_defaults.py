@@ -45,6 +45,6 @@ def test_info_and_train_do_not_trace_back_on_a_card_without_optional_fields(make
     folder = make_folder(tmp_path / "db", n_prompts=8, per_prompt=2)
     drop_card_fields(folder, *CARD_DEFAULTS)
     for command in (["info", str(folder.root)],
-                    ["train", str(folder.root), "--split", "split1", "--epochs", "1", "--cpu", "--quiet"]):
+                    ["train", "scorer", str(folder.root), "--split", "split1", "--epochs", "1", "--cpu", "--quiet"]):
         done = subprocess.run([sys.executable, "-m", "aigciqa", *command], capture_output=True, text=True)
         assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr

@@ -59,7 +59,7 @@ def test_paper_preset_loads_an_instructblip_folder_and_trains(make_folder, tmp_p
     assert torch.equal(model.query_tokens, saved["query_tokens"])  # InstructBLIP's learned queries
 
     folder = make_folder(tmp_path / "db")
-    assert main(["train", str(folder.root), *TRAIN, "--preset", "paper", "--weights", str(weights)]) == 0
+    assert main(["train", "scorer", str(folder.root), *TRAIN, "--preset", "paper", "--weights", str(weights)]) == 0
     run = folder.root / "runs/mint-iqa-paper"
     trained = load_file(str(run / "model.safetensors"))
     assert any(not torch.equal(trained[f"vision.{k}"], v)  # the unfrozen top of the encoder trained
@@ -76,6 +76,6 @@ def test_paper_preset_folder_without_weights_is_refused(tmp_path, capsys, make_f
     write_tiny_instructblip(weights)
     (weights / "model.safetensors").unlink()
     folder = make_folder(tmp_path / "db")
-    assert main(["train", str(folder.root), *TRAIN, "--preset", "paper", "--weights", str(weights)]) == 2
+    assert main(["train", "scorer", str(folder.root), *TRAIN, "--preset", "paper", "--weights", str(weights)]) == 2
     assert "no *.safetensors weights" in capsys.readouterr().err
     assert not (folder.root / "runs").exists()
