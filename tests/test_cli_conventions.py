@@ -2,6 +2,7 @@
 still work for one release (each printing one deprecation line that names the new spelling)."""
 
 import argparse
+import ast
 import importlib
 import json
 
@@ -129,3 +130,19 @@ def test_sureal_export_old_positional_output(tmp_path, capsys):
     assert "sureal-export DB -o OUT" in capsys.readouterr().err
     assert main(["sureal-export", str(ratings)]) == 2  # no output named: one clear error
     assert "-o FILE is needed" in capsys.readouterr().err
+
+
+def test_help_and_one_command_import_only_what_they_need():
+    """`aigciqa --help` imports no stage and no heavy library; `build-mos` imports no other stage."""
+    import subprocess
+    import sys
+    code = ("import sys; from aigciqa.cli import build_parser; build_parser({}); "
+            "print(sorted({{m.split('.')[1] for m in sys.modules if m.startswith('aigciqa.')}})); "
+            "print(sorted(m for m in ('pandas', 'numpy', 'scipy', 'torch', 'jsonschema') if m in sys.modules))")
+    for commands, stages, libraries in (([], "['cli', 'errors']", "[]"), (["build-mos"], None, None)):
+        out = subprocess.run([sys.executable, "-c", code.format(commands)], capture_output=True, text=True,
+                             check=True).stdout.splitlines()
+        if stages is not None:
+            assert out == [stages, libraries]
+        else:
+            assert not {"model", "generate", "annotate", "qa_builder", "datasets"} & set(ast.literal_eval(out[0]))
