@@ -12,8 +12,11 @@ HEADER = "# Benchmark results\n\nWritten by the benchmarks in this folder (each 
 
 
 def machine() -> str:
+    """The interpreter and machine, with its load average (a shared machine slows every row alike)."""
     import os
-    return f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, {platform.machine()}"
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
+            f"{platform.machine()}, load average {load:.1f}")
 
 
 def write_section(topic: str, body: str, path: Path = RESULTS) -> None:
