@@ -49,7 +49,7 @@ def main() -> None:
                              "(features cached)")
     parser.add_argument("--out", help="keep the folder here (default: a temporary folder)")
     args = parser.parse_args()
-    from aigciqa.model.train import TrainOptions, train
+    from aigciqa.model.scorer import TrainOptions, train
     root = Path(args.out or tempfile.mkdtemp(prefix="mint-learning-")) / "db"
     started = time.perf_counter()
     build_distortion_folder(root, args.seed)

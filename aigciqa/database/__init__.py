@@ -1,4 +1,4 @@
-"""The database folder that every stage reads and writes (see ``shared/CONTRACT.md``)."""
+"""The database folder that every stage reads and writes (see README.md, "The database folder")."""
 
 from aigciqa.database.card import (DEFAULT_PERSPECTIVES, DEFAULT_QUESTIONS, default_card,
                                    explanation_columns, question_levels, validate_card)

@@ -40,6 +40,28 @@ DEFAULT_QUESTIONS: tuple[dict[str, Any], ...] = (
 )
 
 
+# The card's optional fields and the value every stage assumes when a card leaves one out.
+CARD_DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "mos_range": [0, 100],
+    "repeated_ratings": False,
+    "generators": [],
+    "synthetic": False,
+    "source": {},
+    "provenance": {},
+}
+
+
+def card_value(card: dict, key: str) -> Any:
+    """A card field, or its default (:data:`CARD_DEFAULTS`) when the card leaves it out: the one way every
+    stage reads an optional field. A required field that is missing is an InputError naming it."""
+    if key in card:
+        return card[key]
+    if key in CARD_DEFAULTS:
+        return copy.deepcopy(CARD_DEFAULTS[key])
+    raise InputError(f"the card lacks the required field '{key}'", file=CARD_FILE, field=key)
+
+
 @lru_cache(maxsize=1)
 def card_schema() -> dict:
     text = resources.files("aigciqa.database").joinpath("schema/dataset.schema.json").read_text("utf-8")
@@ -53,7 +75,7 @@ def default_card(name: str, **overrides: Any) -> dict:
         "name": name,
         "perspectives": list(DEFAULT_PERSPECTIVES),
         "scale": {"min": 0, "max": 5},
-        "mos_range": [0, 100],
+        "mos_range": list(CARD_DEFAULTS["mos_range"]),
         "questions": copy.deepcopy(list(DEFAULT_QUESTIONS)),
         "generators": [],
     }

@@ -13,6 +13,7 @@ from typing import Any, Iterable, Mapping
 
 import pandas as pd
 
+from aigciqa.common.files import read_jsonl
 from aigciqa.database.atomic import Transaction
 from aigciqa.database.card import CARD_FILE, stamp_provenance, validate_card
 from aigciqa.database.tables import (TABLES, check_references, check_relative_path, coerce_table,
@@ -84,19 +85,7 @@ class DatabaseFolder:
         return read_json(self.path(relative))
 
     def read_jsonl(self, relative: str) -> list[dict]:
-        path = self.path(relative)
-        records = []
-        try:
-            lines = path.read_text("utf-8").splitlines()
-        except FileNotFoundError:
-            raise InputError("file not found", file=str(path)) from None
-        for number, line in enumerate(lines, start=1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError as error:
-                    raise InputError(f"malformed JSON: {error.msg}", file=str(path), row=number) from None
-        return records
+        return read_jsonl(self.path(relative))
 
     def validate(self) -> dict[str, pd.DataFrame]:
         """Check the whole folder: card, every table present, and every reference. Returns the tables."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass, field
 
+from aigciqa.database.card import card_value
 from aigciqa.database.folder import ANNOTATIONS_FILE, SCREENING_FILE, VQA_FILE, DatabaseFolder
 
 
@@ -29,10 +30,10 @@ def inspect_folder(folder: DatabaseFolder) -> FolderReport:
     """Validate the folder (raises InputError on the first problem) and summarise it."""
     card = folder.read_card()
     tables = folder.validate()
-    report = FolderReport(root=str(folder.root), name=card["name"], synthetic=bool(card.get("synthetic")),
+    report = FolderReport(root=str(folder.root), name=card["name"], synthetic=bool(card_value(card, "synthetic")),
                           perspectives=list(card["perspectives"]),
                           rows={name: len(frame) for name, frame in tables.items()},
-                          provenance=card.get("provenance", {}))
+                          provenance=card_value(card, "provenance"))
     for name in (ANNOTATIONS_FILE, SCREENING_FILE, VQA_FILE):
         report.files[name] = (folder.root / name).is_file()
     if "images" in tables:
@@ -51,9 +52,8 @@ def inspect_folder(folder: DatabaseFolder) -> FolderReport:
 
 
 def _available_commands() -> set[str]:
-    from aigciqa.cli import build_parser
-    parser = build_parser()
-    return set(parser._subparsers._group_actions[0].choices)  # argparse keeps subcommands here
+    from aigciqa.cli import COMMANDS  # names only: no stage is imported
+    return set(COMMANDS)
 
 
 def _next_steps(report: FolderReport, tables) -> list[str]:
@@ -65,7 +65,7 @@ def _next_steps(report: FolderReport, tables) -> list[str]:
         steps.append(f"aigciqa generate {root}   # make the {report.images_listed - report.images_on_disk or 'missing'} "
                      "images (or copy the published images to the paths in images.csv)")
     if report.images_on_disk and not has("ratings"):
-        steps.append(f"aigciqa annotate {root}   # collect ratings from subjects")
+        steps.append(f"aigciqa annotate open {root}   # collect ratings from subjects")
     if has("ratings") and not has("mos"):
         steps.append(f"aigciqa build-mos {root}  # screen subjects and compute MOS")
     if (has("mos") or has("labels")) and not report.files.get(VQA_FILE):
@@ -75,7 +75,7 @@ def _next_steps(report: FolderReport, tables) -> list[str]:
     trainable = (has("mos") or has("pairs")) and has("splits") and report.images_on_disk
     split = report.split_columns[0] if report.split_columns else "SPLIT"
     if trainable and not report.runs:
-        steps.append(f"aigciqa train {root} --split {split}      # train MINT-IQA")
+        steps.append(f"aigciqa train scorer {root} --split {split}      # train MINT-IQA")
     for run in report.runs if trainable else ():
         steps.append(f"aigciqa evaluate {root} --model {shlex.quote(report.root + '/runs/' + run)} --split {split} --part test   "
                      "# test metrics of a trained model")

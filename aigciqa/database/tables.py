@@ -10,13 +10,14 @@ from __future__ import annotations
 import io
 import posixpath
 import re
-from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from aigciqa.common.files import read_text
+from aigciqa.database.card import card_value
 from aigciqa.errors import InputError
 
 SPLIT_VALUES = ("train", "val", "test")
@@ -108,17 +109,7 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
 
 def read_csv_text(path, *, encoding: str = "utf-8") -> pd.DataFrame:
     """Read a CSV with every cell as text ("" for empty) and a clear error for undecodable bytes."""
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError("file not found", file=path) from None
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise InputError(f"not valid {encoding} text (byte {error.start}, line {line})", file=path) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = read_text(path, encoding)
     if not text.strip():
         raise InputError("file is empty", file=path)
     try:
@@ -206,7 +197,7 @@ def coerce_table(spec: TableSpec, frame: pd.DataFrame, card: dict, file: str | N
             out[name] = _convert(frame[name], Column(name, S, True), file)
     result = pd.DataFrame(out, index=frame.index)
     key = [k for k in spec.key if k in result.columns]
-    if key and not (spec.name == "ratings" and card.get("repeated_ratings")):
+    if key and not (spec.name == "ratings" and card_value(card, "repeated_ratings")):
         dup = result.duplicated(subset=key, keep="first")
         if dup.any():
             row = int(np.flatnonzero(dup.to_numpy())[0])

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from aigciqa.common.files import file_sha256
 from aigciqa.errors import InputError
 from aigciqa.weights.resolve import Resolved
 from aigciqa.weights.resolve import resolve as resolve_weights
@@ -128,14 +129,6 @@ def derive_seed(generator: str, prompt_id: str, sample: int, base_seed: int = 0)
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:4], "big") & 0x7FFFFFFF
 
 
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def folder_sha256(path: str | Path, cache: dict | None = None) -> str:
     """sha256 of a weights folder: every file's relative path and content, in name order.
 
@@ -158,16 +151,6 @@ def folder_sha256(path: str | Path, cache: dict | None = None) -> str:
     if cache is not None:
         cache[key] = {"fingerprint": fingerprint.hexdigest(), "sha256": digest.hexdigest()}
     return digest.hexdigest()
-
-
-def require_module(module: str, what: str, install: str) -> Any:
-    """Import an optional package or raise an InputError that says what to install."""
-    import importlib
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        raise InputError(f"{what} needs the Python package '{module}', which is not installed ({error}); "
-                         f"install it with: {install}") from None
 
 
 def writable_folder(path: Path) -> None:

@@ -37,12 +37,11 @@ def run(args) -> int:
 
 
 def register(subparsers) -> None:
-    from aigciqa.cli import add_command
+    from aigciqa.cli import add_command, add_db_argument
     from aigciqa.generate.registry import FAMILIES, PAPER_GENERATORS
     families = "\n".join(f"{' ' * 10}{name:<19}{cls.summary}" for name, cls in FAMILIES.items())
     parser = add_command(
         subparsers, "generate",
-        summary="Generate the database's images: every prompt x generator x sample, resumable.",
         description=f"""
         Input: DB (created if absent, resumed if present), prompts (DB/prompts.csv, an embedded set or a
         CSV), generator weights: with no --weights the paper's Hugging Face Hub repos ('aigciqa weights
@@ -61,7 +60,7 @@ def register(subparsers) -> None:
         aigciqa generate db/ --generators stable_diffusion --weights stable_diffusion=stable-diffusion-v1-5/stable-diffusion-v1-5@main
         aigciqa generate db/ --generators stable_diffusion --weights stable_diffusion=/models/sd15 --config gen.toml
         accelerate launch --num_processes 4 -m aigciqa generate db/ --generators stable_diffusion --weights /models/sd15""")
-    parser.add_argument("db", help="database folder (created if absent)")
+    add_db_argument(parser, "database folder (created if absent)")
     parser.add_argument("--generators", help="comma-separated generator names (see above)")
     parser.add_argument("--prompts", help="embedded prompt set (aigciqa2023) or a prompts CSV "
                         "(prompt_id,prompt,...); default: DB/prompts.csv, else aigciqa2023")

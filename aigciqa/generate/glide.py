@@ -13,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from aigciqa.errors import InputError
-from aigciqa.generate.base import Generator, Output, folder_sha256, require_module
+from aigciqa.common.deps import import_optional
+from aigciqa.generate.base import Generator, Output, folder_sha256
 
 INSTALL = "pip install git+https://github.com/openai/glide-text2im"
 CHECKPOINTS = ("base.pt", "upsample.pt")
@@ -30,7 +31,7 @@ class Glide(Generator):
 
     def check_weights(self) -> None:
         super().check_weights()
-        require_module("glide_text2im", "the GLIDE generator", INSTALL)
+        import_optional("glide_text2im", "the GLIDE generator", INSTALL)
         for name in CHECKPOINTS:
             if not (Path(self.weights) / name).is_file():
                 raise InputError(f"GLIDE checkpoint {name} is missing ({self.weights_help})",
@@ -38,7 +39,7 @@ class Glide(Generator):
 
     def load(self, hash_cache: dict | None = None) -> None:
         import torch
-        creation = require_module("glide_text2im.model_creation", "the GLIDE generator", INSTALL)
+        creation = import_optional("glide_text2im.model_creation", "the GLIDE generator", INSTALL)
         half = self.settings["dtype"] == "float16"
         self.models = {}
         for part, make_defaults, respacing in (("base", creation.model_and_diffusion_defaults, str(self.settings["steps"])),

@@ -8,14 +8,11 @@ from pathlib import Path
 import numpy as np
 
 from aigciqa.errors import InputError
-from aigciqa.model import checkpoint as ckpt
-from aigciqa.model.data import ModelData, check_targets, load_model_data
+from aigciqa.model import runs
+from aigciqa.model.data import check_targets, load_model_data
+from aigciqa.model.inference import check_image_files, image_files_data, pick_device, predict_rows, rows_metrics
 from aigciqa.model.metrics import preference_accuracy
-
-
-def _device(cpu: bool) -> str:
-    import torch
-    return "cuda" if torch.cuda.is_available() and not cpu else "cpu"
+from aigciqa.model.stages import load_run
 
 
 def evaluate_run(run: str | Path, root: str | Path, *, split: str | None = None, part: str = "test",
@@ -24,13 +21,12 @@ def evaluate_run(run: str | Path, root: str | Path, *, split: str | None = None,
 
     Without ``split`` every image of the folder is evaluated (a cross-database test).
     """
-    config = ckpt.read_config(Path(run))
+    config = runs.read_config(Path(run))
     data = load_model_data(root, perspectives=config["perspectives"], split=split,
                            use_segments=config.get("segments", True), need_mos=False, need_parts=(part,) if split else ())
     rows = data.part(part) if split else np.arange(len(data.image_ids))
-    model, tokenizer, preset, _ = ckpt.load_run(run, device=_device(cpu))
-    from aigciqa.model.train import predict_rows, rows_metrics
-    predicted = predict_rows(model, tokenizer, preset, data, rows, batch_size, _device(cpu), progress=progress)
+    model, tokenizer, preset, _ = load_run(run, device=pick_device(cpu))
+    predicted = predict_rows(model, tokenizer, preset, data, rows, batch_size, pick_device(cpu), show_progress=progress)
     result: dict = {"run": str(run), "database": data.card["name"], "split": split, "part": part if split else "all",
                     "images": int(len(rows))}
     if data.targets is not None:
@@ -55,23 +51,8 @@ def score_images(run: str | Path, images: list[str | Path], prompt: str, *, batc
                  cpu: bool = False, progress: bool = True) -> tuple[list[str], np.ndarray]:
     """Scores per perspective (MOS scale of the run's training data) for image files and one prompt."""
     check_image_files(images)
-    model, tokenizer, preset, config = ckpt.load_run(run, device=_device(cpu))
+    model, tokenizer, preset, config = load_run(run, device=pick_device(cpu))
     data = image_files_data(images, prompt, config)
-    from aigciqa.model.train import predict_rows
-    predicted = predict_rows(model, tokenizer, preset, data, np.arange(len(images)), batch_size, _device(cpu),
-                             progress=progress)
+    predicted = predict_rows(model, tokenizer, preset, data, np.arange(len(images)), batch_size, pick_device(cpu),
+                             show_progress=progress)
     return config["perspectives"], predicted
-
-
-def check_image_files(images) -> None:
-    for number, path in enumerate(images, start=1):
-        if not Path(path).is_file():
-            raise InputError(f"image file not found (argument {number})", file=str(path))
-
-
-def image_files_data(images, prompt: str, config: dict) -> ModelData:
-    """Loose image files sharing one prompt, as ModelData rows (no folder, no targets)."""
-    paths = [Path(p) for p in images]
-    return ModelData(root=Path("."), card={"mos_range": config["mos_range"], "name": ""},
-                     perspectives=config["perspectives"], image_ids=[p.name for p in paths], paths=paths,
-                     texts=[prompt] * len(paths), prompt_ids=[""] * len(paths), targets=None, parts=None)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from aigciqa.common.files import decode_text
 from aigciqa.database import DatabaseFolder, TABLES, default_card
 from aigciqa.database.tables import check_references, coerce_table, read_csv_text
 from aigciqa.errors import InputError, read_json
@@ -153,12 +154,7 @@ def read_long_csv(path: Path, *, scale=None) -> RatingsSource:
 
 
 def _read_cells(path: Path) -> list[list[str]]:
-    raw = path.read_bytes()
-    try:
-        decoded = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError(f"not valid utf-8 text (byte {error.start})", file=str(path)) from None
-    decoded = decoded.lstrip("\ufeff")
+    decoded = decode_text(path.read_bytes(), path)
     if not decoded.strip():
         raise InputError("file is empty", file=str(path))
     return [row for row in csv.reader(io.StringIO(decoded)) if row]

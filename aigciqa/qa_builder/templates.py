@@ -17,11 +17,8 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
+from aigciqa.common.questions import QUESTION_PERSPECTIVE, perspective_noun, rating_question
 from aigciqa.qa_builder.inputs import VqaInputs, level_of
-
-# Which perspective each of the paper's fine-grained questions describes.
-QUESTION_PERSPECTIVE = {"clarity": "quality", "outline": "quality", "details": "quality",
-                        "distortion": "authenticity", "consistency": "correspondence"}
 
 # How the paper's questions are asked and answered (level wording comes from the card).
 FACTOR_QUESTIONS = {
@@ -41,7 +38,6 @@ LEVEL_SENTENCES = {
 # Level wording that already carries its verb ("cannot be distinguished").
 _VERB_STARTS = ("cannot ", "can ", "do not ", "does not ", "is ", "are ")
 
-PERSPECTIVE_NOUN = {"quality": "quality", "authenticity": "authenticity", "correspondence": "correspondence"}
 # Five words for where a MOS lies in the card's range (equal fifths), as ACR categories.
 MOS_WORDS = ("bad", "poor", "fair", "good", "excellent")
 
@@ -74,15 +70,6 @@ def mos_word(mos: float, mos_range: tuple[float, float]) -> str:
     low, high = mos_range
     position = (mos - low) / (high - low) if high > low else 0.5
     return MOS_WORDS[min(len(MOS_WORDS) - 1, max(0, int(position * len(MOS_WORDS))))]
-
-
-def _noun(perspective: str) -> str:
-    return PERSPECTIVE_NOUN.get(perspective, perspective.replace("_", " "))
-
-
-def rating_question(perspective: str) -> str:
-    """The rating question of a perspective; stage 3 and explanations ask it too."""
-    return f"How is the {_noun(perspective)} of the image?"
 
 
 class _ImageFacts:
@@ -150,7 +137,7 @@ def image_pairs(row: dict, inputs: VqaInputs) -> list[dict]:
                       "question": question, "answer": answer, "fields": fields})
 
     for p in inputs.card["perspectives"]:
-        noun = _noun(p)
+        noun = perspective_noun(p)
         mos = facts.mos(p) if p in inputs.perspectives else None
         levels_text, level_fields = _levels_text(facts, p)
         if mos is not None:
@@ -200,8 +187,8 @@ def image_pairs(row: dict, inputs: VqaInputs) -> list[dict]:
 
     scored = [p for p in inputs.card["perspectives"] if facts.mos(p) is not None] if inputs.perspectives else []
     if scored:
-        parts = ", ".join(f"{_noun(p)} {facts.mos(p):.2f}" for p in scored)
-        names = _join([_noun(p) for p in scored])
+        parts = ", ".join(f"{perspective_noun(p)} {facts.mos(p):.2f}" for p in scored)
+        names = _join([perspective_noun(p) for p in scored])
         count = {1: "one score", 2: "two scores", 3: "three scores"}.get(len(scored), f"{len(scored)} scores")
         add("", "three_scores", f"Give me {count} for the image: {names}.",
             f"On a scale of {low:g} to {high:g}: {parts}.", [f"{p}_mos" for p in scored], topic="scores")

@@ -52,7 +52,7 @@ def store_events(path):
 
 
 def start_app(folder):
-    return subprocess.Popen([sys.executable, "-m", "aigciqa", "annotate", str(folder.root), "--subject", "s1"],
+    return subprocess.Popen([sys.executable, "-m", "aigciqa", "annotate", "open", str(folder.root), "--subject", "s1"],
                             env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 

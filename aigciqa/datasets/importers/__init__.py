@@ -14,29 +14,12 @@ import textwrap
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
-
-import pandas as pd
+from typing import Any, Mapping
 
 from aigciqa.database import DatabaseFolder
 from aigciqa.errors import DataWarning, InputError
+from aigciqa.datasets.importers.base import ImportResult, Importer
 from aigciqa.registry import lookup
-
-
-@dataclass
-class ImportResult:
-    """What an importer read: tables by name (see ``aigciqa.database.tables.TABLES``) and the card."""
-    tables: dict[str, pd.DataFrame]
-    card: dict
-
-
-@dataclass(frozen=True)
-class Importer:
-    name: str
-    summary: str                       # one line for --help
-    source: str                        # what SRC is
-    read: Callable[..., ImportResult]  # read(src: Path, **options) -> ImportResult
-    options: tuple[str, ...] = ()      # keyword options read() accepts
 
 
 @dataclass

@@ -8,7 +8,6 @@ the same way.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import warnings
 from pathlib import Path
@@ -17,6 +16,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from aigciqa.common.files import decode_text
 from aigciqa.database.tables import read_csv_text
 from aigciqa.errors import DataWarning, InputError
 
@@ -48,21 +48,9 @@ def source_file(src: Path, filename: str) -> Path:
     return src
 
 
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def decode(path: Path, encoding: str, *, hint: str = "") -> str:
     """The whole file as text; undecodable bytes are an InputError naming the byte and line."""
-    raw = require_file(path).read_bytes()
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise InputError(f"not valid {encoding} text (byte {error.start}, line {line}){hint}", file=path) from None
-    except LookupError:
-        raise InputError(f"unknown text encoding '{encoding}'", file=path) from None
-    return text[1:] if text.startswith("\ufeff") else text
+    return decode_text(require_file(path).read_bytes(), path, encoding, hint=hint)
 
 
 def read_csv(path: Path, columns: Sequence[str] = ()) -> pd.DataFrame:
