@@ -14,7 +14,9 @@ from aigciqa.database import DatabaseFolder, default_card
 
 # Commands that do not start with a database folder, and their positionals instead.
 NO_DB_FIRST = {("import",): ["KIND", "SRC", "DB"], ("prompts", "select"): ["PARTI_TSV"], ("prompts", "show"): [None],
-               ("score",): ["IMAGE"], ("demo",): []}
+               ("score",): ["IMAGE"], ("demo",): [],
+               # weights work on the Hugging Face cache and model folders; verify also takes a DB
+               ("weights", "list"): [], ("weights", "download"): ["NAME|SPEC"], ("weights", "verify"): ["FOLDER|DB|SPEC"]}
 
 
 def leaf_parsers():

@@ -178,7 +178,7 @@ def _covers_folder(run: Path, root: Path) -> bool:
 def _mint_iqa(root: Path, test_root: Path, split: str, test_split: str | None, options: BenchmarkOptions) -> dict:
     """Train MINT-IQA on the split (resuming an interrupted run), then evaluate it like ``aigciqa evaluate``."""
     from aigciqa.model.evaluate import evaluate_run
-    from aigciqa.model.train import TrainOptions, train
+    from aigciqa.model.scorer import TrainOptions, train
     name = f"mint-iqa-{options.preset}-{split}"
     run = root / RUNS_DIR / name
     metrics = run / "metrics.json"

@@ -20,7 +20,7 @@ def encoder_features(data: ModelData, preset_name: str, *, weights=None, batch_s
     as the preset loads it)."""
     import torch
     from aigciqa.model.presets import build_components, get_preset
-    from aigciqa.model.train import PixelCache
+    from aigciqa.model.inference import PixelCache
     preset = get_preset(preset_name)
     vision = build_components(preset, pretrained=True, weights=weights)[0].eval()
     pixels = PixelCache(data, preset)

@@ -150,8 +150,7 @@ def read_baseline_run(run) -> tuple[dict, pd.DataFrame]:
 def evaluate_baseline(run, root, *, split: str | None = None, part: str = "test") -> dict:
     """The metrics ``aigciqa evaluate`` reports for a trained run, for a baseline run's stored scores: per
     perspective and on average, and preference accuracy on pairs.csv when present."""
-    from aigciqa.model.metrics import preference_accuracy
-    from aigciqa.model.train import rows_metrics
+    from aigciqa.model.evaluate import prediction_metrics
     config, frame = read_baseline_run(run)
     if config.get("split") and not config.get("fitted_on") and split == config["split"] and part != "test":
         raise InputError(f"ridge was fitted on the train and val parts of '{split}': evaluate it on 'test'")
@@ -167,17 +166,4 @@ def evaluate_baseline(run, root, *, split: str | None = None, part: str = "test"
     predicted = frame[columns].to_numpy(dtype=float)[[position[data.image_ids[r]] for r in rows]]
     result: dict = {"run": str(run), "method": config["method"], "database": data.card["name"], "split": split,
                     "part": part if split else "all", "images": int(len(rows))}
-    if data.targets is not None:
-        check_targets(data, rows, part if split else "evaluated")
-        result["metrics"] = rows_metrics(data, rows, predicted)
-    in_rows = {int(r): k for k, r in enumerate(rows)}
-    pairs = data.pairs[data.pairs["better"].isin(in_rows) & data.pairs["worse"].isin(in_rows)]
-    if len(pairs):
-        perspective = np.maximum(pairs["perspective"].to_numpy(), 0)  # -1 (any perspective): the first
-        better = predicted[[in_rows[int(i)] for i in pairs["better"]], perspective]
-        worse = predicted[[in_rows[int(i)] for i in pairs["worse"]], perspective]
-        result["preference_accuracy"], result["pairs"] = preference_accuracy(better, worse), int(len(pairs))
-    if "metrics" not in result and "preference_accuracy" not in result:
-        raise InputError("nothing to evaluate against: the folder has neither mos.csv nor pairs.csv",
-                         file=str(data.root))
-    return result
+    return {**result, **prediction_metrics(data, rows, predicted, part if split else "evaluated")}

@@ -69,7 +69,7 @@ def load_reward_head(folder: Path, input_size: int):
     head = reward_head(input_size)
     path = folder / HEAD_FILE
     if path.is_file():
-        from aigciqa.model.checkpoint import read_tensors
+        from aigciqa.model.runs import read_tensors
         tensors = read_tensors(path)
     else:
         candidates = sorted([*folder.glob("*.pt"), *folder.glob("*.pth")])

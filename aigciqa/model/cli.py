@@ -111,19 +111,35 @@ def run_evaluate(args) -> int:
             print(format_vqa(result))
         return 0
     from aigciqa.model.evaluate import evaluate_run
-    from aigciqa.model.metrics import format_table
-    result = evaluate_run(args.model, args.db, split=args.split, part=args.part, batch_size=args.batch_size,
-                          cpu=args.cpu, progress=not args.quiet)
+    if is_baseline_run(args.model):  # `aigciqa baseline`'s stored scores, evaluated like a trained run
+        from aigciqa.baselines.run import evaluate_baseline
+        result = evaluate_baseline(args.model, args.db, split=args.split, part=args.part)
+    else:
+        result = evaluate_run(args.model, args.db, split=args.split, part=args.part, batch_size=args.batch_size,
+                              cpu=args.cpu, progress=not args.quiet)
     if target:
         write_json(target, result)
     if target != "-":
-        print(f"{result['database']} ({result['part']}, {result['images']} images) with {result['run']}")
-        if "metrics" in result:
-            print(format_table(result["metrics"]))
-        if "preference_accuracy" in result:
-            print(f"preference accuracy: {result['preference_accuracy']:.4f} on {result['pairs']} pairs "
-                  "(a predicted tie counts as wrong)")
+        print_evaluation(result)
     return 0
+
+
+def is_baseline_run(run) -> bool:
+    from pathlib import Path
+    from aigciqa.errors import read_json
+    config = Path(run) / "config.json"
+    return config.is_file() and (read_json(config, what="run config") or {}).get("kind") == "baseline"
+
+
+def print_evaluation(result: dict) -> None:
+    """An evaluation's table, as ``aigciqa evaluate`` prints it (trained runs and baselines alike)."""
+    from aigciqa.model.metrics import format_table
+    print(f"{result['database']} ({result['part']}, {result['images']} images) with {result['run']}")
+    if "metrics" in result:
+        print(format_table(result["metrics"]))
+    if "preference_accuracy" in result:
+        print(f"preference accuracy: {result['preference_accuracy']:.4f} on {result['pairs']} pairs "
+              "(a predicted tie counts as wrong)")
 
 
 def report_answers_accuracy(db, answers, target: str | None) -> int:

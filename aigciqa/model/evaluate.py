@@ -29,8 +29,16 @@ def evaluate_run(run: str | Path, root: str | Path, *, split: str | None = None,
     predicted = predict_rows(model, tokenizer, preset, data, rows, batch_size, pick_device(cpu), show_progress=progress)
     result: dict = {"run": str(run), "database": data.card["name"], "split": split, "part": part if split else "all",
                     "images": int(len(rows))}
+    return {**result, **prediction_metrics(data, rows, predicted, part if split else "evaluated")}
+
+
+def prediction_metrics(data, rows, predicted: np.ndarray, what: str) -> dict:
+    """What ``aigciqa evaluate`` reports for predictions of ``rows`` (one column per perspective), whoever
+    made them (a trained run or a baseline): metrics per perspective and on average against mos.csv, and
+    preference accuracy on pairs.csv (a pair of any perspective, -1, is judged on the first)."""
+    result: dict = {}
     if data.targets is not None:
-        check_targets(data, rows, part if split else "evaluated")
+        check_targets(data, rows, what)
         result["metrics"] = rows_metrics(data, rows, predicted)
     if not data.pairs.empty:
         position = {int(r): k for k, r in enumerate(rows)}
@@ -41,7 +49,7 @@ def evaluate_run(run: str | Path, root: str | Path, *, split: str | None = None,
             column = np.where(pairs["perspective"].to_numpy() < 0, 0, pairs["perspective"].to_numpy())
             result["preference_accuracy"] = preference_accuracy(predicted[b, column], predicted[w, column])
             result["pairs"] = int(len(pairs))
-    if "metrics" not in result and "preference_accuracy" not in result:
+    if not result:
         raise InputError("nothing to evaluate against: the folder has neither mos.csv nor pairs.csv",
                          file=str(data.root))
     return result

@@ -30,7 +30,7 @@ def register(subparsers) -> None:
         aigciqa build-vqa db/ --no-llm                      # template pairs -> db/vqa.jsonl
         aigciqa build-vqa db/ --format mint-iqa -o pairs.json
         aigciqa build-vqa db/ --llm-limit 10 --segment-prompts
-        aigciqa build-vqa db/ --llm llama-3.1-8b-instruct   # bartowski/Meta-Llama-3.1-8B-Instruct-GGUF"""
+        aigciqa build-vqa db/ --llm llama-3.1-8b-instruct   # bartowski/Meta-Llama-3.1-8B-Instruct-GGUF""")
     add_db_argument(parser)
     parser.add_argument("--format", default="paper", help="output layout: paper (default), mint-iqa or llava")
     parser.add_argument("-o", "--out", type=Path, help="output file (default: inside DB)")

@@ -36,7 +36,7 @@ def tiny_blip(tmp_path_factory) -> Path:
     import torch
     from transformers import (BertTokenizer, BlipConfig, BlipForImageTextRetrieval, BlipImageProcessor,
                               BlipProcessor)
-    from aigciqa.model.presets import tiny_vocab
+    from aigciqa.model.presets.tiny import tiny_vocab
     folder = tmp_path_factory.mktemp("tiny-blip")
     torch.manual_seed(0)
     vocab = tiny_vocab()
