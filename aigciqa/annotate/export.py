@@ -201,9 +201,10 @@ def build_export(folder: DatabaseFolder, extra_stores=(), *, exclude_low_agreeme
 def export(folder: DatabaseFolder, extra_stores=(), *, exclude_low_agreement: bool = False,
            command: str | None = None) -> dict:
     """Write ratings.csv, answers.csv and the summary in one all-or-nothing change; return the summary."""
-    ratings, answers, summary = build_export(folder, extra_stores, exclude_low_agreement=exclude_low_agreement)
-    folder.write({"ratings": ratings, "answers": answers}, stage="annotate", command=command,
-                 files={SUMMARY_FILE: json.dumps(summary, indent=2, ensure_ascii=False) + "\n"})
+    with folder.transaction(command):  # the folder lock: no other writer between reading and writing
+        ratings, answers, summary = build_export(folder, extra_stores, exclude_low_agreement=exclude_low_agreement)
+        folder.write({"ratings": ratings, "answers": answers}, stage="annotate", command=command,
+                     files={SUMMARY_FILE: json.dumps(summary, indent=2, ensure_ascii=False) + "\n"})
     return summary
 
 

@@ -41,13 +41,15 @@ def _run_split(args) -> int:
                                          summarize_splits)
     ratios = parse_ratios(args.ratios)
     folder = DatabaseFolder(args.folder)
-    card = folder.read_card()
-    images = folder.read_table("images", card)
-    prompts = folder.read_table("prompts", card) if folder.has("prompts") else None
-    existing = folder.read_table("splits", card) if folder.has("splits") else None
-    new = make_splits(images, prompts, by=args.by, repeats=args.repeats, seed=args.seed, ratios=ratios)
-    splits = merge_split_columns(existing, new)
-    folder.write({"splits": splits}, card=card, stage="split")
+    folder.read_card()  # a missing folder is an error, not a folder to create
+    with folder.transaction() as transaction:  # read and write under the lock: no column is lost
+        card = folder.read_card()
+        images = folder.read_table("images", card)
+        prompts = folder.read_table("prompts", card) if folder.has("prompts") else None
+        existing = folder.read_table("splits", card) if folder.has("splits") else None
+        new = make_splits(images, prompts, by=args.by, repeats=args.repeats, seed=args.seed, ratios=ratios)
+        splits = merge_split_columns(existing, new)
+        transaction.write({"splits": splits}, card=card, stage="split")
     columns = [c for c in new.columns if c != "image_id"]
     print(f"{folder.table_path('splits')}: wrote {', '.join(columns)} ({len(images)} images)")
     print(format_summary(summarize_splits(images, splits, columns)))
