@@ -10,14 +10,13 @@ from __future__ import annotations
 import io
 import posixpath
 import re
-from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
-from aigciqa.errors import InputError
+from aigciqa.errors import InputError, read_input_bytes
 
 SPLIT_VALUES = ("train", "val", "test")
 
@@ -108,10 +107,7 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
 
 def read_csv_text(path, *, encoding: str = "utf-8") -> pd.DataFrame:
     """Read a CSV with every cell as text ("" for empty) and a clear error for undecodable bytes."""
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError("file not found", file=path) from None
+    raw = read_input_bytes(path)
     try:
         text = raw.decode(encoding)
     except UnicodeDecodeError as error:
@@ -167,13 +163,38 @@ def _convert(values: pd.Series, column: Column, file: str) -> pd.Series:
                 row = int(np.flatnonzero(fractional.to_numpy())[0])
                 raise InputError(f"'{cell(row)}' is not a whole number", file=file, row=row + 1,
                                  field=column.name)
-            converted = numbers.astype("Int64")
+            converted = _exact_integers(values, text if "text" in locals() else None, missing, file, column)
         else:
             converted = numbers
     if not column.nullable and missing.any():
         row = int(np.flatnonzero(missing.to_numpy())[0])
         raise InputError("value is missing", file=file, row=row + 1, field=column.name)
     return converted
+
+
+INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1
+_DIGITS = re.compile(r"[+-]?\d+")
+
+
+def _exact_integers(values: pd.Series, text: pd.Series | None, missing: pd.Series, file: str,
+                    column: Column) -> pd.Series:
+    """Whole numbers as Int64 without a trip through float64, which rounds above 2**53 (a seed
+    9007199254740993 must stay itself); values beyond 64 bits are refused, not wrapped."""
+    if text is None and pd.api.types.is_integer_dtype(values) and str(values.dtype) not in ("uint64", "UInt64"):
+        return values.astype("Int64")
+    if text is None:
+        text = _as_text(values)
+    exact = []
+    for row, (cell, absent) in enumerate(zip(text, missing)):
+        if absent:
+            exact.append(pd.NA)
+            continue
+        number = int(cell) if _DIGITS.fullmatch(cell) else int(float(cell))
+        if not INT64_MIN <= number <= INT64_MAX:
+            raise InputError(f"'{cell}' is too large for a whole-number column (at most {INT64_MAX})",
+                             file=file, row=row + 1, field=column.name)
+        exact.append(number)
+    return pd.Series(pd.array(exact, dtype="Int64"), index=values.index)
 
 
 def coerce_table(spec: TableSpec, frame: pd.DataFrame, card: dict, file: str | None = None) -> pd.DataFrame:

@@ -14,7 +14,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from aigciqa.errors import InputError
+from aigciqa.errors import InputError, read_input_bytes
 
 # name -> (file in aigciqa/datasets/data, description)
 EMBEDDED_PROMPT_SETS = {
@@ -57,12 +57,7 @@ def read_parti_tsv(path: str | Path) -> pd.DataFrame:
     category or challenge raises InputError naming the file, record and field.
     """
     path = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError("file not found", file=path) from None
-    except IsADirectoryError:
-        raise InputError("is a folder, not a TSV file", file=path) from None
+    raw = read_input_bytes(path, what="TSV file")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:

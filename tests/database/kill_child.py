@@ -1,6 +1,7 @@
 """Run ``aigciqa ARGS`` and SIGKILL this process at its N-th write point (fault injection).
 
-Usage: kill_child.py N ARGS...   (N = 0: never kill). The write points are every ``os.replace``
+Usage: kill_child.py N ARGS...   (N = 0: never kill). With FAULT_SIGNAL=STOP the process stops
+(SIGSTOP) there instead, holding the folder lock, until the test sends SIGCONT. The write points are every ``os.replace``
 (just before the rename) and every ``os.fsync`` (just after the flush): the moments at which what
 is on disk changes. The number of points reached is written to $FAULT_COUNT_FILE at exit, so a
 test can first count them in an uninterrupted run and then kill at each one in turn.
@@ -23,7 +24,7 @@ def point() -> None:
     global reached
     reached += 1
     if reached == kill_at:
-        os.kill(os.getpid(), signal.SIGKILL)
+        os.kill(os.getpid(), signal.SIGSTOP if os.environ.get("FAULT_SIGNAL") == "STOP" else signal.SIGKILL)
 
 
 def replace(*args, **kwargs):
