@@ -28,8 +28,9 @@ import pandas as pd
 from aigciqa.database.card import CARD_FILE, stamp_provenance, validate_card
 from aigciqa.database.journal import (INTERNAL_DIR, FolderLock, commit_files, current_command, has_journal,
                                       recover, target_path)
+from aigciqa.database.atomic import TEMP_SUFFIX
 from aigciqa.database.tables import TABLES, check_references, coerce_table, read_csv_text, to_csv_text
-from aigciqa.errors import InputError, read_json
+from aigciqa.errors import InputError, check_regular_file, read_json
 
 IMAGES_DIR = "images"
 FIGURES_DIR = "figures"
@@ -109,13 +110,28 @@ class DatabaseFolder:
         return self.table_path(name).is_file()
 
     def tables_present(self) -> list[str]:
-        return [name for name in TABLES if self.has(name)]
+        """The tables the folder holds; a table name taken by a folder, FIFO or device is an error."""
+        present = []
+        for name in TABLES:
+            path = self.table_path(name)
+            if path.is_file():
+                present.append(name)
+            elif path.exists() or path.is_symlink():
+                check_regular_file(self.path(path.name))  # names what it is instead
+        return present
+
+    def leftover_files(self) -> list[Path]:
+        """Temporary files of killed atomic writes (``.<name>.<random>.tmp``), outside ``.aigciqa/``."""
+        internal = self.root / INTERNAL_DIR
+        return sorted(p for p in self.root.rglob(f".*{TEMP_SUFFIX}") if internal not in p.parents and p.is_file())
 
     # ---- reading ------------------------------------------------------------------------------
     def read_card(self) -> dict:
         self.recover()
         path = self.root / CARD_FILE
-        if not path.is_file():
+        if path.exists() or path.is_symlink():
+            path = self.path(CARD_FILE)  # a link may not lead out of the folder; a folder is named below
+        else:
             raise InputError(f"not a database folder: {CARD_FILE} is missing "
                              "(create one with 'aigciqa import' or 'aigciqa generate')", file=str(self.root))
         return validate_card(read_json(path, what="card"), file=str(path))
@@ -124,13 +140,19 @@ class DatabaseFolder:
         """Read and type-check one table (not its references: see :meth:`validate`)."""
         spec = _spec(name)
         card = card if card is not None else self.read_card()
-        path = self.table_path(name)
+        path = self.path(spec.filename)  # a link may not lead out of the folder
         return coerce_table(spec, read_csv_text(path), card, file=str(path))
 
     def read_tables(self, names: Iterable[str] | None = None, card: dict | None = None) -> dict[str, pd.DataFrame]:
         card = card if card is not None else self.read_card()
         names = self.tables_present() if names is None else list(names)
         return {name: self.read_table(name, card) for name in names}
+
+    def open_image(self, relative: str, mode: str = "RGB"):
+        """The listed image ``relative`` decoded (PIL), after the checks of :func:`.images.open_image`
+        and that it stays inside the folder."""
+        from aigciqa.database.images import open_image
+        return open_image(self.path(relative), mode=mode, file=str(self.root / relative))
 
     def read_json(self, relative: str) -> Any:
         return read_json(self.path(relative))

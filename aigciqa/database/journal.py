@@ -139,6 +139,18 @@ class FolderLock:
         self.release()
 
 
+def holder_of(root: Path) -> str | None:
+    """Who holds the folder's writer lock (pid, command, since when), as :func:`_read_holder` says."""
+    try:
+        fd = os.open(root / INTERNAL_DIR / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return _read_holder(fd)
+    finally:
+        os.close(fd)
+
+
 def _read_holder(fd: int) -> str:
     try:
         record = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))

@@ -334,7 +334,20 @@ def _check_pairs(frame, card, file):
             raise InputError("perspective is not in the card", file=file, row=_first(bad), field="perspective")
 
 
-_CHECKS = {"images": _check_images, "ratings": _check_ratings, "answers": _check_answers,
+def _check_mos(frame, card, file):
+    if "mos_range" not in card:
+        return
+    low, high = card["mos_range"]
+    for p in card["perspectives"]:
+        values = frame[f"{p}_mos"]
+        outside = values.notna() & ((values < low) | (values > high))
+        if outside.any():
+            row = _first(outside)
+            raise InputError(f"MOS {values.iloc[row - 1]} is outside the card's mos_range {low}-{high}",
+                             file=file, row=row, field=f"{p}_mos")
+
+
+_CHECKS = {"images": _check_images, "mos": _check_mos, "ratings": _check_ratings, "answers": _check_answers,
            "labels": _check_labels, "splits": _check_splits, "pairs": _check_pairs}
 
 # (table, column) -> (table, column) it must resolve to; empty cells are allowed where nullable.

@@ -17,7 +17,8 @@ import pytest
 from aigciqa.cli import main
 from aigciqa.database import DatabaseFolder
 
-from .test_fault_injection import CHILD, WT, rated_folder
+from .folders import WT, rated_folder
+from .test_fault_injection import CHILD
 
 
 def start_stopped(argv: list[str], at: int = 1) -> subprocess.Popen:
