@@ -25,10 +25,10 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import pandas as pd
 
+from aigciqa.database.atomic import TEMP_SUFFIX
 from aigciqa.database.card import CARD_FILE, stamp_provenance, validate_card
 from aigciqa.database.journal import (INTERNAL_DIR, FolderLock, commit_files, current_command, has_journal,
                                       recover, target_path)
-from aigciqa.database.atomic import TEMP_SUFFIX
 from aigciqa.database.tables import TABLES, check_references, coerce_table, read_csv_text, to_csv_text
 from aigciqa.errors import InputError, check_regular_file, read_json
 

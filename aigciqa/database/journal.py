@@ -179,6 +179,11 @@ def commit_files(root: Path, changes: Iterable[tuple[str, bytes | None]], comman
     entries = []
     try:
         journal.mkdir(parents=True)
+        device = os.stat(journal).st_dev
+        for relative, _ in changes:
+            if _device_of((root / relative).parent) != device:  # a rename cannot cross a mount point
+                raise InputError("is on another file system than the folder's journal (a mount point "
+                                 "inside the folder); a commit must be able to rename it", file=str(root / relative))
         for number, (relative, data) in enumerate(changes):
             if data is None:
                 entries.append({"target": relative, "staged": None})
@@ -192,10 +197,19 @@ def commit_files(root: Path, changes: Iterable[tuple[str, bytes | None]], comman
                              + "\n").encode("utf-8"), None)
         os.replace(record, journal / COMMIT_RECORD)  # the commit point
         fsync_dir(journal)
-    except OSError as error:
+    except (OSError, InputError) as error:
         shutil.rmtree(journal, ignore_errors=True)  # nothing was committed: the folder is unchanged
+        if isinstance(error, InputError):
+            raise
         raise write_refusal(error, getattr(error, "filename", None) or root) from None
     _apply(root)
+
+
+def _device_of(directory: Path) -> int:
+    """The file system of ``directory``, or of its nearest existing parent (made at commit time)."""
+    while not directory.exists():
+        directory = directory.parent
+    return os.stat(directory).st_dev
 
 
 def recover(root: Path) -> str | None:

@@ -47,4 +47,5 @@ atexit.register(report)
 
 from aigciqa.cli import main  # noqa: E402 - after the hooks, so every module sees them
 
-sys.exit(main(sys.argv[2:]))
+sys.argv = [sys.argv[0], *sys.argv[2:]]  # the command as a user would type it (recorded as provenance)
+sys.exit(main(sys.argv[1:]))

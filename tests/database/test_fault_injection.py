@@ -73,7 +73,8 @@ def setup_import(root: Path) -> list[str]:
     source.write_text("img_name,mos,split\n" + "".join(f"i{n}.jpg,{n * 7 % 100},{'train' if n % 3 else 'test'}\n"
                                                         for n in range(10)))
     return ["import", "meta-csv", str(source), str(root), "--name-column", "img_name", "--mos-column", "mos",
-            "--mos-range", "0", "100", "--split", "split", "--split-values", "train=train,test=test"]
+            "--mos-range", "0", "100", "--split", "split", "--split-values", "train=train,test=test",
+            "--overwrite"]  # so that a rerun after a kill past the commit point may run again
 
 
 SCENARIOS = {"build-mos": setup_build_mos, "split": setup_split, "build-vqa": setup_build_vqa,
@@ -143,6 +144,9 @@ def generate_argv(root: Path, config: Path) -> list[str]:
             "--limit-prompts", "1", "--images-per-prompt", "2", "--quiet"]
 
 
+GENERATE_STRIDE = 3  # every third point: each kill loads a diffusers pipeline (seconds), so 12 of 36
+
+
 @pytest.mark.slow
 def test_generate_killed_at_every_point_resumes_to_the_uninterrupted_result(tmp_path):
     """Images are files of their own (each atomic); the manifest and card are one commit. After a
@@ -155,7 +159,7 @@ def test_generate_killed_at_every_point_resumes_to_the_uninterrupted_result(tmp_
     done = tmp_path / "done" / "db"
     assert run_child(0, generate_argv(done, config), count).returncode == 0
     new, points = snapshot(done), int(count.read_text())
-    for point in range(1, points + 1):
+    for point in range(1, points + 1, GENERATE_STRIDE):
         work = tmp_path / f"kill{point}" / "db"
         result = run_child(point, generate_argv(work, config))
         assert result.returncode == -signal.SIGKILL, f"point {point} was not reached: {result.stderr}"
@@ -164,4 +168,4 @@ def test_generate_killed_at_every_point_resumes_to_the_uninterrupted_result(tmp_
         assert main(generate_argv(work, config)) == 0
         assert snapshot(work) == new, f"kill at point {point}: the resumed folder differs"
         shutil.rmtree(work.parent)
-    print(f"generate: {points} kill points")
+    print(f"generate: {len(range(1, points + 1, GENERATE_STRIDE))} of {points} kill points")

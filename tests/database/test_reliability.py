@@ -323,3 +323,18 @@ def test_export_of_a_foreign_sqlite_file_leaves_it_unchanged(rated, capsys):
     refused(["annotate", "export", rated.root], capsys, "annotations.sqlite", "not an aigciqa annotation store")
     assert store.read_bytes() == before
     assert not (rated.root / "annotations.sqlite-wal").exists()
+
+
+def test_a_mount_point_inside_the_folder_is_refused_before_the_commit(rated, tmp_path, capsys):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to mount a file system")
+    figures = rated.root / "figures"
+    figures.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(figures)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        before = files_of(rated.root)
+        refused(["build-mos", rated.root], capsys, "figures", "another file system")
+        assert files_of(rated.root) == before
+    finally:
+        subprocess.run(["umount", str(figures)], check=True)
