@@ -121,9 +121,9 @@ def check_kill(tmp_path: Path, pristine: Path, argv: list[str], old: dict, new: 
     return "new" if state == new else "old"
 
 
-def test_build_mos_killed_at_a_few_points_is_old_or_new(tmp_path):
+def test_split_killed_at_a_few_points_is_old_or_new(tmp_path):
     """The quick version: two kill points, while staging and while renaming."""
-    pristine, argv, old, new, points = kill_points(tmp_path, "build-mos")
+    pristine, argv, old, new, points = kill_points(tmp_path, "split")
     seen = {check_kill(tmp_path, pristine, argv, old, new, point) for point in (2, points - 2)}
     assert seen == {"old", "new"}
 
