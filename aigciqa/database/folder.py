@@ -28,7 +28,7 @@ import pandas as pd
 from aigciqa.database.atomic import TEMP_SUFFIX
 from aigciqa.database.card import CARD_FILE, stamp_provenance, validate_card
 from aigciqa.database.journal import (INTERNAL_DIR, FolderLock, commit_files, current_command, has_journal,
-                                      recover, target_path)
+                                      recover, target_path, wait_for_renames)
 from aigciqa.database.tables import TABLES, check_references, coerce_table, read_csv_text, to_csv_text
 from aigciqa.errors import InputError, check_regular_file, read_json
 
@@ -89,7 +89,8 @@ class DatabaseFolder:
         if not has_journal(self.root):
             return None
         held = FolderLock.try_acquire(self.root)
-        if held is None:  # a live writer is committing, or the folder is read-only: leave it
+        if held is None:  # a live writer, or a read-only folder: leave the journal alone
+            wait_for_renames(self.root)
             return None
         try:
             return recover(self.root)

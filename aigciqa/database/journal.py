@@ -28,6 +28,7 @@ import os
 import shlex
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Iterable
 
@@ -203,6 +204,16 @@ def commit_files(root: Path, changes: Iterable[tuple[str, bytes | None]], comman
             raise
         raise write_refusal(error, getattr(error, "filename", None) or root) from None
     _apply(root)
+
+
+def wait_for_renames(root: Path, timeout_s: float = 5.0) -> None:
+    """Let a live writer finish renaming committed files (milliseconds) before a reader reads, so
+    that the reader sees all of the new files rather than some. Staging (before the commit point)
+    may take long and leaves the old files in place, so it is not waited for."""
+    record = journal_dir(root) / COMMIT_RECORD
+    deadline = time.monotonic() + timeout_s
+    while record.exists() and time.monotonic() < deadline:
+        time.sleep(0.005)
 
 
 def _device_of(directory: Path) -> int:

@@ -127,3 +127,18 @@ def test_two_generates_with_different_generators_keep_both(tmp_path, capsys):
     folder = DatabaseFolder(root)
     assert folder.read_card()["generators"] == ["stable_diffusion", "dalle"]
     assert sorted(folder.read_table("images")["generator"]) == ["dalle", "stable_diffusion"]
+
+
+def test_a_reader_waits_for_a_writer_renaming_its_commit(rated):
+    """Stopped just after its commit point (the record renamed, no file moved yet), a writer is
+    resumed after a moment; a reader opening the folder meanwhile sees the committed splits."""
+    import threading
+    root = str(rated.root)
+    # Points of a commit of split: fsync of splits.csv and of the card, of the journal folder, of the
+    # record, then the record's rename, then the fsync of the journal folder (stop here).
+    writer = start_stopped(["split", root, "--seed", "9"], at=6)
+    assert (rated.root / ".aigciqa" / "journal" / "commit.json").exists()
+    threading.Timer(0.5, os.kill, (writer.pid, signal.SIGCONT)).start()
+    assert "prompt_s9" in rated.read_table("splits").columns  # read_card waited for the renames
+    out, err = writer.communicate(timeout=300)
+    assert writer.returncode == 0, err
