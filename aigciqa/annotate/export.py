@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from aigciqa.annotate.store import FINISHED, FINISHING, AnswerStore, find_stores
+from aigciqa.annotate.store import FINISHED, FINISHING, STORE_KIND, AnswerStore, find_stores
 from aigciqa.annotate.study import Study, make_study
 from aigciqa.database import DatabaseFolder
-from aigciqa.errors import InputError
+from aigciqa.errors import InputError, check_regular_file
 
 SUMMARY_FILE = "annotation_summary.json"
 
@@ -93,11 +93,30 @@ class Collected:
     last_activity: dict[str, float]
 
 
+def check_store_read_only(path: Path) -> None:
+    """Refuse, opening it read-only, a file that is not an annotation store (an empty file, a
+    foreign SQLite database): AnswerStore would write its schema or journal mode into it, and an
+    export never modifies its input."""
+    import sqlite3
+    check_regular_file(path, what="annotation store", max_bytes=None)
+    try:
+        connection = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            row = connection.execute("SELECT value FROM meta WHERE key='kind'").fetchone()
+        finally:
+            connection.close()
+    except sqlite3.Error:
+        row = None
+    if not row or row[0] != STORE_KIND:
+        raise InputError("not an aigciqa annotation store (left unchanged)", file=str(path))
+
+
 def collect(paths: list[Path]) -> Collected:
     """Read every store and merge what each subject answered (latest answer per field wins)."""
     items: dict[str, dict] = defaultdict(dict)
     configs, stores, problems, last = {}, defaultdict(list), [], {}
     for path in paths:
+        check_store_read_only(path)
         with AnswerStore(path, create=False) as store:
             for subject in store.subjects():
                 stores[subject].append(path.name)
@@ -277,10 +296,11 @@ def build_export(folder: DatabaseFolder, extra_stores=(), *, exclude_low_agreeme
 def export(folder: DatabaseFolder, extra_stores=(), *, exclude_low_agreement: bool = False,
            filters: ExportFilter | None = None, command: str | None = None) -> dict:
     """Write ratings.csv, answers.csv and the summary in one all-or-nothing change; return the summary."""
-    ratings, answers, summary = build_export(folder, extra_stores, exclude_low_agreement=exclude_low_agreement,
-                                             filters=filters)
-    folder.write({"ratings": ratings, "answers": answers}, stage="annotate", command=command,
-                 files={SUMMARY_FILE: json.dumps(summary, indent=2, ensure_ascii=False) + "\n"})
+    with folder.transaction(command):  # the folder lock: no other writer between reading and writing
+        ratings, answers, summary = build_export(folder, extra_stores, exclude_low_agreement=exclude_low_agreement,
+                                                 filters=filters)
+        folder.write({"ratings": ratings, "answers": answers}, stage="annotate", command=command,
+                     files={SUMMARY_FILE: json.dumps(summary, indent=2, ensure_ascii=False) + "\n"})
     return summary
 
 

@@ -9,7 +9,7 @@ import hashlib
 import json
 from pathlib import Path
 
-from aigciqa.errors import InputError
+from aigciqa.errors import InputError, read_input_bytes
 
 
 def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -35,14 +35,9 @@ def decode_text(raw: bytes, path: str | Path, encoding: str = "utf-8", *, hint: 
 
 
 def read_text(path: str | Path, encoding: str = "utf-8", *, hint: str = "", what: str = "file") -> str:
-    """A whole text file (see :func:`decode_text`); a missing file or a folder is an InputError."""
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError("file not found", file=str(path)) from None
-    except IsADirectoryError:
-        raise InputError(f"is a folder, not a {what}", file=str(path)) from None
-    return decode_text(raw, path, encoding, hint=hint)
+    """A whole text file (see :func:`decode_text`); a missing file, a folder or a special file is an InputError
+    (:func:`aigciqa.errors.read_input_bytes`)."""
+    return decode_text(read_input_bytes(path, what=what), path, encoding, hint=hint)
 
 
 def read_jsonl_lines(path: str | Path) -> list[tuple[int, object]]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import json
+import math
 import shlex
 import sys
 from functools import lru_cache
@@ -91,8 +92,18 @@ def validate_card(card: Any, file: str = CARD_FILE) -> dict:
         error = errors[0]
         field = "/".join(str(part) for part in error.absolute_path) or None
         raise InputError(error.message, file=file, field=field)
+    for name, value in card["scale"].items():
+        if not math.isfinite(value):  # NaN would make every range check pass
+            raise InputError(f"must be a finite number, not {value}", file=file, field=f"scale/{name}")
     if card["scale"]["min"] >= card["scale"]["max"]:
         raise InputError("scale min must be below max", file=file, field="scale")
+    if "mos_range" in card:
+        low, high = card["mos_range"]
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise InputError(f"must be finite numbers, not {low}, {high}", file=file, field="mos_range")
+        if not low < high:
+            raise InputError(f"[{low}, {high}]: the low end must be below the high end", file=file,
+                             field="mos_range")
     names = [q["name"] for q in card["questions"]]
     duplicated = {n for n in names if names.count(n) > 1}
     if duplicated:

@@ -15,12 +15,16 @@ def register(subparsers) -> None:
         description="""
         Input: a database folder DB. Validates the card (dataset.json) against its JSON Schema, every
         table's columns and types, and every id that points into another table; counts rows and image
-        files on disk; lists the stages that can run next. Output: a report on stdout (--json FILE: the
-        same as JSON, '-' to print it). Exit status 2 names the file, record and field of the first
-        problem.""",
-        example="aigciqa info db/\naigciqa info db/ --json -")
+        files on disk (--verify: and their sha256); lists the stages that can run next. A command
+        killed mid-write is finished or undone (its commit journal) and its temporary files removed,
+        unless a writer is active; the report says what was cleaned. Output: a report on stdout
+        (--json FILE: the same as JSON, '-' to print it). Exit status 2 names the file, record and
+        field of the first problem.""",
+        example="aigciqa info db/\naigciqa info db/ --verify --json -")
     add_db_argument(parser)
     add_json_argument(parser, nargs="?", const=BARE_JSON)
+    parser.add_argument("--verify", action="store_true",
+                        help="also check every image file against the sha256 recorded in images.csv")
     parser.set_defaults(func=run)
 
 
@@ -28,7 +32,7 @@ def run(args) -> int:
     from aigciqa.cli import deprecated, write_json
     from aigciqa.database import DatabaseFolder
     from aigciqa.database.info import format_report, inspect_folder
-    report = inspect_folder(DatabaseFolder(args.db))
+    report = inspect_folder(DatabaseFolder(args.db), verify=args.verify)
     if args.json == BARE_JSON:
         deprecated("--json without FILE", "--json -")
         args.json = "-"

@@ -41,13 +41,15 @@ def _run_split(args) -> int:
                                          summarize_splits)
     ratios = parse_ratios(args.ratios)
     folder = DatabaseFolder(args.db)
-    card = folder.read_card()
-    images = folder.read_table("images", card)
-    prompts = folder.read_table("prompts", card) if folder.has("prompts") else None
-    existing = folder.read_table("splits", card) if folder.has("splits") else None
-    new = make_splits(images, prompts, by=args.by, repeats=args.repeats, seed=args.seed, ratios=ratios)
-    splits = merge_split_columns(existing, new)
-    folder.write({"splits": splits}, card=card, stage="split")
+    folder.read_card()  # a missing folder is an error, not a folder to create
+    with folder.transaction() as transaction:  # read and write under the lock: no column is lost
+        card = folder.read_card()
+        images = folder.read_table("images", card)
+        prompts = folder.read_table("prompts", card) if folder.has("prompts") else None
+        existing = folder.read_table("splits", card) if folder.has("splits") else None
+        new = make_splits(images, prompts, by=args.by, repeats=args.repeats, seed=args.seed, ratios=ratios)
+        splits = merge_split_columns(existing, new)
+        transaction.write({"splits": splits}, card=card, stage="split")
     columns = [c for c in new.columns if c != "image_id"]
     print(f"{folder.table_path('splits')}: wrote {', '.join(columns)} ({len(images)} images)")
     print(format_summary(summarize_splits(images, splits, columns)))
@@ -115,8 +117,7 @@ def _run_prompts_select(args) -> int:
     if not to_csv:
         if out.exists() and not out.is_dir():
             raise InputError("exists and is not a folder", file=out)
-        if DatabaseFolder(out).exists():
-            raise InputError("is already a database folder; choose a new folder or a .csv file", file=out)
+        _refuse_database(DatabaseFolder(out))
     selection = select_prompt_grid(read_parti_tsv(args.parti_tsv), categories=args.categories,
                                    challenges=args.challenges, seed=args.seed, file=args.parti_tsv)
     if selection.prompts.empty:
@@ -126,7 +127,10 @@ def _run_prompts_select(args) -> int:
     else:
         card = default_card(out.resolve().name, description=(
             f"Prompts drawn from {Path(args.parti_tsv).name} with 'aigciqa prompts select' (seed {args.seed})."))
-        DatabaseFolder(out).write({"prompts": selection.prompts}, card=card, stage="prompts")
+        folder = DatabaseFolder(out)
+        with folder.transaction() as transaction:
+            _refuse_database(folder)  # again under the lock: another command may have made it meanwhile
+            transaction.write({"prompts": selection.prompts}, card=card, stage="prompts")
     n_cells = len(selection.candidates)
     print(f"{out}: {len(selection.prompts)} prompts drawn for {n_cells} cells (seed {args.seed})")
     if selection.missing:
@@ -134,6 +138,12 @@ def _run_prompts_select(args) -> int:
         for category, challenge in selection.missing:
             print(f"  {category} x {challenge}")
     return 0
+
+
+def _refuse_database(folder) -> None:
+    from aigciqa.errors import InputError
+    if folder.exists():
+        raise InputError("is already a database folder; choose a new folder or a .csv file", file=folder.root)
 
 
 def _run_prompts_show(args) -> int:

@@ -29,8 +29,9 @@ COMMON_OPTIONS: dict[str, dict] = {
     "weights": {"type": "string", "minLength": 1},
     "steps": {"type": "integer", "minimum": 1},
     "guidance": {"type": "number", "minimum": 0},
-    "width": {"type": "integer", "minimum": 8, "multipleOf": 8},
-    "height": {"type": "integer", "minimum": 8, "multipleOf": 8},
+    # Bounded so that a typo (width 100000) is refused before a folder is made or memory runs out.
+    "width": {"type": "integer", "minimum": 8, "maximum": 4096, "multipleOf": 8},
+    "height": {"type": "integer", "minimum": 8, "maximum": 4096, "multipleOf": 8},
     "scheduler": {"type": "string"},
     "dtype": {"enum": ["float32", "float16", "bfloat16"]},
     "negative_prompt": {"type": "string"},

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import jsonschema
 
-from aigciqa.errors import InputError
+from aigciqa.errors import InputError, read_input_bytes
 from aigciqa.generate.base import COMMON_OPTIONS, TINY, Generator
 from aigciqa.generate.controlnet import ControlNet
 from aigciqa.generate.generic import GenericPipeline
@@ -63,9 +63,7 @@ def load_config(path: str | Path | None) -> dict:
         return {}
     path = Path(path)
     try:
-        text = path.read_text("utf-8")
-    except FileNotFoundError:
-        raise InputError("config file not found", file=path) from None
+        text = read_input_bytes(path, missing="config file not found", what="config file").decode("utf-8")
     except UnicodeDecodeError:
         raise InputError("config file is not UTF-8 text", file=path) from None
     try:

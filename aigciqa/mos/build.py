@@ -82,7 +82,7 @@ def target_folder(source: RatingsSource, out: str | Path | None) -> tuple[Databa
     target = DatabaseFolder(out)
     if target.exists():
         return target, False
-    if target.root.exists() and (not target.root.is_dir() or any(target.root.iterdir())):
+    if target.root.exists() and (not target.root.is_dir() or not target.is_empty()):
         raise InputError("-o must name a database folder, a new folder or an empty one", file=str(target.root))
     return target, True
 
@@ -92,6 +92,15 @@ def run_build_mos(src: str | Path, out: str | Path | None = None, *, options: Mo
                   figures: bool = True, command: str | None = None) -> BuildOutcome:
     """Read SRC, aggregate, and write mos.csv, labels.csv, screening.json and figures/ atomically."""
     options.check()
+    # The folder written holds the writer lock from before its ratings are read until the commit.
+    written = out if out is not None else (src if Path(src).is_dir() else None)
+    if written is None:
+        return _build_mos(src, out, options, scale, perspective, figures, command)
+    with DatabaseFolder(written).transaction(command):
+        return _build_mos(src, out, options, scale, perspective, figures, command)
+
+
+def _build_mos(src, out, options, scale, perspective, figures, command) -> BuildOutcome:
     source = read_source(src, scale=scale, perspective=perspective)
     target, new = target_folder(source, out)
     result, labels = aggregate_source(source, options)

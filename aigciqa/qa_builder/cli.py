@@ -69,5 +69,8 @@ def run(args) -> int:
                            use_llm=False if args.no_llm else (True if args.llm else None),
                            llm_path=args.llm, llm_limit=args.llm_limit, segment_prompts=args.segment_prompts,
                            llm_threads=args.llm_threads, progress=not args.quiet)
-    print(build_vqa(folder, options).summary())
+    folder.read_card()  # a missing folder is an error, not a folder to create
+    with folder.transaction():  # the folder is read and written under the writer lock
+        report = build_vqa(folder, options)
+    print(report.summary())
     return 0

@@ -18,7 +18,7 @@ import pandas as pd
 
 from aigciqa.common.files import decode_text
 from aigciqa.database.tables import read_csv_text
-from aigciqa.errors import DataWarning, InputError
+from aigciqa.errors import DataWarning, InputError, check_regular_file
 
 
 def where(file=None, row: int | None = None, field: str | None = None, message: str = "") -> str:
@@ -32,10 +32,7 @@ def warn_data(message: str, *, file=None, row: int | None = None, field: str | N
 
 
 def require_file(path: Path, what: str = "file") -> Path:
-    if not path.exists():
-        raise InputError(f"{what} not found", file=path)
-    if not path.is_file():
-        raise InputError(f"{what} is not a regular file", file=path)
+    check_regular_file(path, missing=f"{what} not found", what=what)
     return path
 
 
@@ -43,9 +40,7 @@ def source_file(src: Path, filename: str) -> Path:
     """SRC may be the file itself or a folder holding it under its published name."""
     if src.is_dir():
         return require_file(src / filename, f"{filename} (the published file)")
-    if not src.exists():
-        raise InputError("source not found (give the published file or the folder holding it)", file=src)
-    return src
+    return require_file(src, "source (give the published file or the folder holding it)")
 
 
 def decode(path: Path, encoding: str, *, hint: str = "") -> str:
