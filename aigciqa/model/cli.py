@@ -134,7 +134,7 @@ def is_baseline_run(run) -> bool:
 def print_evaluation(result: dict) -> None:
     """An evaluation's table, as ``aigciqa evaluate`` prints it (trained runs and baselines alike)."""
     from aigciqa.model.metrics import format_table
-    print(f"{result['database']} ({result['part']}, {result['images']} images) with {result['run']}")
+    print(f"{result['database']} ({result['part']}, {result['images']} images) with {result.get('method', result['run'])}")
     if "metrics" in result:
         print(format_table(result["metrics"]))
     if "preference_accuracy" in result:

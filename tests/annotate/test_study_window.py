@@ -104,7 +104,7 @@ def test_second_live_window_for_one_id_is_refused(xvfb, folder):
     try:
         answer_all(root, win)
         press(root, "Right")
-        second = subprocess.run([sys.executable, "-m", "aigciqa", "annotate", str(folder.root), "--subject", "s1"],
+        second = subprocess.run([sys.executable, "-m", "aigciqa", "annotate", "open", str(folder.root), "--subject", "s1"],
                                 capture_output=True, text=True, timeout=60)
         assert second.returncode == 2 and "already rating in another window" in second.stderr
         assert len(second.stderr.strip().splitlines()) == 1
