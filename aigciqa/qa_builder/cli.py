@@ -14,7 +14,7 @@ def register(subparsers) -> None:
         description="""
         Input: a database folder with images.csv, prompts.csv and mos.csv and/or labels.csv.
         Output (--format):
-          paper     the paper's question families (Fig. 5), about 16 pairs per image, as DB/vqa.jsonl
+          paper     the sixteen pairs per image of the paper's Fig. 5, as DB/vqa.jsonl
           mint-iqa  the database authors' released format: 4 pairs per image, DB/vqa_mint-iqa.json
           llava     LLaVA 'conversations' records, one per image, DB/vqa_llava.json
         -o FILE writes elsewhere. With an LLM (llama-cpp-python and a GGUF file: by default the

@@ -18,6 +18,7 @@ import re
 from typing import Iterable
 
 from aigciqa.qa_builder.llm import LlmClient
+from aigciqa.qa_builder.templates import record_topic
 
 # Words one of which a rewording must keep, by the pair's topic.
 TOPIC_WORDS = {
@@ -25,10 +26,8 @@ TOPIC_WORDS = {
     "correspondence": ("correspond", "match", "prompt", "text", "consisten", "align"),
     "clarity": ("clar", "clear", "blur", "sharp", "focus"), "outline": ("outline", "content", "distinguish", "shape"),
     "details": ("detail",), "distortion": ("distort", "deform", "geometr", "warp"),
-    "consistency": ("consisten", "match", "prompt", "text", "align"), "scores": ("score",),
+    "consistency": ("consisten", "inconsisten", "match", "prompt", "text", "align"), "scores": ("score",),
 }
-# Pairs whose question carries image-specific text that a rewording could garble.
-NOT_PARAPHRASED = {"alignment"}
 
 PARAPHRASE_SCHEMA = {
     "type": "object",
@@ -180,9 +179,8 @@ def expand_pairs(client: LlmClient, records: list[dict], image_ids: Iterable[str
     kinds = None if kinds is None else set(kinds)
     chosen = set(image_ids)
     selected = [r for r in records if r["image_id"] in chosen and r["source"] == "template"]
-    # A record id ends with its topic (perspective, factor name or "scores").
-    reworded = [r for r in selected if r["kind"] not in NOT_PARAPHRASED and (kinds is None or r["kind"] in kinds)]
-    distinct = {(r["question"], r["id"].rsplit(":", 1)[-1]) for r in reworded}
+    reworded = [r for r in selected if kinds is None or r["kind"] in kinds]
+    distinct = {(r["question"], record_topic(r)) for r in reworded}
     rewordings: dict[str, list[str]] = {}
     bar = progress(total=len(distinct) + sum(1 for r in selected if r["kind"] == "assess"),
                    desc="LLM expansion", unit="request") if progress else None
@@ -201,7 +199,7 @@ def expand_pairs(client: LlmClient, records: list[dict], image_ids: Iterable[str
         if record["kind"] == "assess":  # the richest answer of a perspective: levels and explanations
             question = new_question(client, record["perspective"], record["answer"], template_questions)
             if question:
-                out.append({**record, "id": f"{record['image_id']}:llm_question:{record['perspective']}",
+                out.append({**record, "id": record["id"].replace(":assess:", ":llm_question:", 1),
                             "kind": "llm_question", "question": question, "source": "llm",
                             "model": client.name, "derived_from": record["id"]})
             if bar:
