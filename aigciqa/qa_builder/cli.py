@@ -22,7 +22,8 @@ def register(subparsers) -> None:
         --llm PATH) each pair also gets a reworded question and each perspective a new question;
         results are cached in DB/vqa_llm_cache.sqlite, so a rerun is instant and Ctrl-C resumes.
         --segment-prompts adds style/content/atmosphere columns to prompts.csv (LLM, or rules with
-        --no-llm). --evaluate ANSWERS.jsonl scores free-text answers ({image_id, answer[,
+        --no-llm) and who made them (segmented_by: llm, rules or rules-after-llm-failed;
+        segment_model). --evaluate ANSWERS.jsonl scores free-text answers ({image_id, answer[,
         perspective]} per line) against labels.csv: VQA accuracy per perspective with the random
         baseline; nothing is written unless -o is given (then a JSON report).""",
         example="""
@@ -41,6 +42,9 @@ def register(subparsers) -> None:
                         help="llama.cpp threads (default: half the cores, at most 4)")
     parser.add_argument("--segment-prompts", action="store_true",
                         help="write style/content/atmosphere columns to prompts.csv")
+    parser.add_argument("--segment-check", default="refine", choices=("refine", "strict"),
+                        help="refine (default): the LLM may infer style/atmosphere and rephrase content; "
+                             "strict: extraction from the prompt's words only (for weak models)")
     parser.add_argument("--evaluate", type=Path, metavar="ANSWERS", help="score free-text answers (JSONL)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
@@ -66,6 +70,6 @@ def run(args) -> int:
     options = BuildOptions(format=args.format, output=args.output,
                            use_llm=False if args.no_llm else (True if args.llm else None),
                            llm_path=args.llm, llm_limit=args.llm_limit, segment_prompts=args.segment_prompts,
-                           llm_threads=args.llm_threads, progress=not args.quiet)
+                           llm_threads=args.llm_threads, progress=not args.quiet, segment_check=args.segment_check)
     print(build_vqa(folder, options).summary())
     return 0
