@@ -62,29 +62,31 @@ SEGMENT_SCHEMA = {
                    "atmosphere": {"type": "string", "maxLength": 40}},
     "required": ["style", "content", "atmosphere"],
 }
-# (system prompt, few-shot examples) per check: the examples show what that check accepts.
+# Few-shot examples both checks accept; each check adds its own (what only it accepts).
+_SHOT_OIL = ("an oil painting of a tree and a building",
+             {"style": "oil painting", "content": "a tree and a building", "atmosphere": ""})
+_SHOT_CORGI = ("a corgi", {"style": "realistic", "content": "a corgi", "atmosphere": ""})
+# (system prompt, few-shot examples) per check.
 SEGMENT_PROMPTS = {
     "refine": (
         "Split a text-to-image prompt into JSON with three fields. style: the art style or medium "
         "('realistic' if the prompt names none). content: what the image shows, restated briefly without "
         "the style words. atmosphere: the mood or feeling the scene conveys (for example calm, eerie, "
         "festive), inferred from the prompt; an empty string if it conveys none.",
-        [("an oil painting of a tree and a building",
-          {"style": "oil painting", "content": "a tree and a building", "atmosphere": ""}),
+        [_SHOT_OIL,
          ("Downtown Shanghai at sunrise. detailed ink wash.",
           {"style": "ink wash", "content": "downtown Shanghai at sunrise", "atmosphere": "calm, quiet morning"}),
-         ("a corgi", {"style": "realistic", "content": "a corgi", "atmosphere": ""}),
+         _SHOT_CORGI,
          ("an abandoned hospital hallway at night",
           {"style": "realistic", "content": "an abandoned hospital hallway at night", "atmosphere": "eerie"})]),
     "strict": (
         "Split a text-to-image prompt into JSON with three fields: style (the art style or medium; "
         "'realistic' if none), content (what is shown, in the prompt's words), atmosphere (the mood or "
         "light, in the prompt's words; an empty string if none).",
-        [("an oil painting of a tree and a building",
-          {"style": "oil painting", "content": "a tree and a building", "atmosphere": ""}),
+        [_SHOT_OIL,
          ("Downtown Shanghai at sunrise. detailed ink wash.",
           {"style": "ink wash", "content": "Downtown Shanghai", "atmosphere": "at sunrise"}),
-         ("a corgi", {"style": "realistic", "content": "a corgi", "atmosphere": ""})]),
+         _SHOT_CORGI]),
 }
 # Word limits of the refine check (the schema limits characters).
 MAX_STYLE_WORDS, MAX_ATMOSPHERE_WORDS = 6, 8
