@@ -60,8 +60,10 @@ class BuildReport:
                 + ", ".join(f"{k} {v}" for k, v in self.by_source.items()) + ")")
         if self.llm:
             s = self.llm["stats"]
-            text += (f"; LLM {self.llm['model_file']}: {s['requests']} requests, {s['cache_hits']} from cache, "
-                     f"{s['failed']} fell back to templates")
+            rates = ", ".join(f"{task} {c['passed']}/{c['requests']} passed its checks"
+                              for task, c in sorted(s["by_task"].items()))
+            text += (f"; LLM {self.llm['model_file']}: {s['requests']} requests ({rates}), {s['cache_hits']} "
+                     f"from cache, {s['failed']} fell back to templates or rules")
         elif self.llm_note:
             text += f"; {self.llm_note}"
         if self.segmentation:
@@ -138,7 +140,8 @@ def build_vqa(folder: DatabaseFolder, options: BuildOptions = BuildOptions()) ->
         llm_info = None
         if client is not None:
             from dataclasses import asdict
-            llm_info = {**client.describe(), "stats": asdict(client.stats)}
+            llm_info = {**client.describe(), "stats": asdict(client.stats),
+                        "success_rate": client.stats.success_rates()}
     finally:
         if client is not None:
             client.close()

@@ -10,7 +10,8 @@ from aigciqa.database import default_card
 from aigciqa.errors import InputError
 from aigciqa.qa_builder.build import CACHE_FILE, BuildOptions, build_vqa
 from aigciqa.qa_builder.expand import question_check
-from aigciqa.qa_builder.llm import check_gguf, default_model_path, llama_cpp_available
+from aigciqa.qa_builder.llm import (LlmCache, LlmClient, LlmSettings, LlmStats, check_gguf, default_model_path,
+                                    llama_cpp_available)
 from aigciqa.qa_builder.segment import SEGMENT_SCHEMA, segment_prompt_rules, segmentation_check
 
 from .vqa_fixtures import write_folder
@@ -180,3 +181,57 @@ def test_no_llm_segmentation_writes_prompt_columns(small_folder):
     assert list(prompts["segmented_by"]) == ["rules", "rules"] and list(prompts["segment_model"]) == ["", ""]
     assert list(prompts["atmosphere"]) == ["", ""]
     assert small_folder.read_card()["build_vqa"]["segmentation"]["segmented_by"]["rules"] == 2
+
+
+class ScriptedClient(LlmClient):
+    """LlmClient's request logic (retries, feedback, checks, stats, cache) around scripted replies."""
+
+    def __init__(self, replies, settings=None):
+        self.settings, self.cache, self.stats, self.sha256 = settings or LlmSettings(), LlmCache(None), LlmStats(), "0"
+        self.replies, self.seen = list(replies), []
+
+    def raw_completion(self, messages, schema, *, temperature, seed):
+        self.seen.append(messages)
+        return {"choices": [{"finish_reason": "stop", "message": {"content": self.replies.pop(0)}}], "usage": {}}
+
+
+def test_a_retry_shows_the_rejected_reply_and_its_reason_and_rates_are_counted_per_task():
+    schema = {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}
+    check = question_check("How is the clarity of the image?", "clarity")
+    request = [{"role": "user", "content": "Question: How is the clarity of the image?"}]
+    client = ScriptedClient(['{"q": "How is the weather?"}', '{"q": "Is the image sharp or blurry?"}'])
+    reply = client.generate_json("paraphrase", request, schema, lambda r: check(r["q"]))
+    assert reply == {"q": "Is the image sharp or blurry?"}
+    assert client.seen[0] == request
+    assert client.seen[1][:1] == request and client.seen[1][1] == {"role": "assistant", "content": '{"q": "How is the weather?"}'}
+    assert client.seen[1][2]["content"].startswith("Rejected: lost the topic.")
+    # Every attempt failing: the request fails; the rate is per task and counts cached results too.
+    client.replies = ['{"q": "What?"}'] * 3
+    assert client.generate_json("new_question", request + [{"role": "user", "content": "2"}], schema,
+                                lambda r: check(r["q"])) is None
+    assert client.generate_json("paraphrase", request, schema, lambda r: check(r["q"])) == reply  # cached
+    assert client.stats.by_task["paraphrase"] == {"requests": 2, "passed": 2, "failed": 0, "cache_hits": 1, "attempts": 2}
+    assert client.stats.by_task["new_question"]["failed"] == 1 and client.stats.by_task["new_question"]["attempts"] == 3
+    assert client.stats.success_rates() == {"new_question": 0.0, "paraphrase": 1.0}
+    # Without feedback a retry sends the same request again (only the seed changes).
+    plain = ScriptedClient(['{"q": "How is the weather?"}', '{"q": "Is the image sharp or blurry?"}'],
+                           LlmSettings(feedback=False))
+    plain.generate_json("paraphrase", request, schema, lambda r: check(r["q"]))
+    assert plain.seen == [request, request]
+
+
+def test_topic_schema_makes_the_grammar_name_the_topic_without_changing_the_checks():
+    import jsonschema
+    from aigciqa.qa_builder.expand import NEW_QUESTION_SCHEMA, PARAPHRASE_SCHEMA, topic_schema
+    schema = topic_schema(NEW_QUESTION_SCHEMA, "authenticity")
+    jsonschema.validate({"question": "Does this image look real?"}, schema)
+    jsonschema.validate({"question": "Distorted parts: where are they?"}, schema)
+    for text in ("Is this a nice image?", "Is this image unreal?", "Does it look real"):  # no topic word, glued, no "?"
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"question": text}, schema)
+    assert "pattern" not in NEW_QUESTION_SCHEMA["properties"]["question"]  # the shared schema is not changed
+    items = topic_schema(PARAPHRASE_SCHEMA, "clarity")["properties"]["questions"]["items"]
+    assert items["maxLength"] == 120 and "blur" in items["pattern"]
+    if llama_cpp_available():  # llama.cpp turns the pattern into a grammar
+        from llama_cpp import LlamaGrammar
+        LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
