@@ -7,8 +7,10 @@ Two requests, both schema-constrained and checked:
 - ``new_question``: an image's answer for one perspective -> one new question that this answer
   answers (per image and perspective; the expensive part).
 A rewording must still name what the original asks about (e.g. "quality", "blur", "low"), differ from
-the original and end like a question or request; otherwise it is rejected and retried, and after the
-retries the image keeps only its template pairs.
+the original and end like a question or request; otherwise it is rejected and retried (the retry is
+told why), and after the retries the image keeps only its template pairs. The schema of each request
+carries a pattern with the topic's words (:func:`topic_schema`), so the grammar already keeps the
+model on the topic; the checks are unchanged.
 """
 
 from __future__ import annotations

@@ -3,9 +3,11 @@
 Every request asks for JSON that a JSON Schema describes; llama.cpp turns the schema into a grammar so
 the model can only write text of that shape, and the reply is checked again with ``jsonschema`` and
 with a task-specific check. A reply cut off by ``max_tokens`` (``finish_reason`` != "stop"), that does
-not parse, or that fails a check is retried with the next seed, a bounded number of times; then the
-caller falls back to templates. Every result (success or failure) is cached in SQLite under a hash of
-the model file, the settings and the request, so a rerun is instant and an interrupted run resumes.
+not parse, or that fails a check is retried with the next seed, a bounded number of times, and the
+retry shows the model its rejected reply and the reason (``LlmSettings.feedback``); then the caller
+falls back to templates. Per task, the stats count the requests that passed their checks. Every
+result (success or failure) is cached in SQLite under a hash of the model file, the settings and the
+request, so a rerun is instant and an interrupted run resumes.
 """
 
 from __future__ import annotations
@@ -147,7 +149,6 @@ class LlmStats:
     def success_rates(self) -> dict[str, float]:
         """Per task, the share of requests whose reply passed its checks (cached results included)."""
         return {task: c["passed"] / c["requests"] for task, c in sorted(self.by_task.items()) if c["requests"]}
-
 
 
 def feedback_messages(messages: list[dict], rejected_reply: str, reason: str) -> list[dict]:

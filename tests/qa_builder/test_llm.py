@@ -44,6 +44,11 @@ def test_expansion_and_segmentation_with_smollm2(tmp_path):
     stats = report.llm["stats"]
     assert stats["requests"] == 5 + 1 + 1  # 5 distinct questions, 1 new question, 1 prompt
     assert stats["succeeded"] + stats["failed"] == stats["requests"]
+    by_task = stats["by_task"]  # the success rate per kind of request, in the card and the summary
+    assert {t: c["requests"] for t, c in by_task.items()} == {"paraphrase": 5, "new_question": 1, "segment": 1}
+    assert report.llm["success_rate"] == {t: c["passed"] / c["requests"] for t, c in sorted(by_task.items())}
+    assert f"paraphrase {by_task['paraphrase']['passed']}/5 passed its checks" in report.summary()
+    assert folder.read_card()["build_vqa"]["llm"]["success_rate"] == report.llm["success_rate"]
     assert len(llm) == stats["succeeded"] - report.segmentation["segmented_by"]["llm"]
     for record in llm:  # every LLM pair passed its checks and keeps the answer it was made for
         origin = templates[record["derived_from"]]
