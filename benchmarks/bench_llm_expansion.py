@@ -100,6 +100,8 @@ def markdown(run: dict, reference: dict | None, args) -> str:
               + (f"; the reference without retry feedback took {reference['seconds']:.0f} s." if reference else ".")
               + " Rejected attempts by reason: "
               + ", ".join(f"{k} {v}" for k, v in sorted(r["rejected"].items(), key=lambda kv: -kv[1])) + ".",
+              "", "A rate of checks passed is not a judgement of the text: the checks look for the topic, the "
+              "form and copies, not meaning, so read the examples (SmolLM2 leans on its few-shot examples).",
               "", "Examples of accepted replies: "
               + "; ".join(f'"{q}"' for q in r["examples"]["new_question"])
               + ("; segments " + "; ".join(json.dumps({k: s[k] for k in ("style", "content", "atmosphere")})
