@@ -15,9 +15,14 @@ def perspective_noun(perspective: str) -> str:
     return PERSPECTIVE_NOUN.get(perspective, perspective.replace("_", " "))
 
 
+# Rating questions that Fig. 5 words otherwise than "How is the <perspective> of the image?".
+RATING_QUESTIONS = {"correspondence": "How is the correspondence between the image and text?"}
+
+
 def rating_question(perspective: str) -> str:
-    """The rating question of a perspective (Fig. 5): "How is the quality of the image?"."""
-    return f"How is the {perspective_noun(perspective)} of the image?"
+    """The rating question of a perspective, as Fig. 5 words it: "How is the quality of the image?",
+    "How is the correspondence between the image and text?"."""
+    return RATING_QUESTIONS.get(perspective, f"How is the {perspective_noun(perspective)} of the image?")
 
 
 def explained_perspectives() -> set[str]:

@@ -29,6 +29,10 @@ class BuildOutcome:
         for perspective in self.result.perspectives:
             rejected = self.result.rejected_subjects(perspective)
             parts.append(f"{perspective}: {len(rejected)} rejected" + (f" ({', '.join(rejected)})" if rejected else ""))
+        outliers = self.result.score_outlier_counts()
+        if outliers is not None:
+            removed, of = outliers
+            parts.append(f"score outliers removed: {removed} of {of} scores ({100 * removed / max(of, 1):.2f} %)")
         labels = f", labels.csv ({len(self.labels)} images)" if self.labels is not None else ""
         return (f"{self.target.root}: mos.csv ({len(self.result.table)} images){labels}, screening.json, "
                 f"{len([f for f in self.files if f.startswith(FIGURES_DIR)])} figures; " + "; ".join(parts))

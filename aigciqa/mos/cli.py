@@ -19,7 +19,8 @@ def _register_build_mos(subparsers) -> None:
         the card's, else --scale (default 0 5).
         Steps: per-subject z-scores (sample std), BT.500-14 Annex 1 §2.3.1 kurtosis screening of the
         z-scores per perspective, z' = 100 (z + 3) / 6, mean over accepted subjects with std, 95 %
-        t confidence interval and count.
+        t confidence interval and count. --order screen-first screens the raw scores first and
+        z-scores the accepted subjects after, the order the paper's text gives (section III-C).
         Output: mos.csv, screening.json, figures/ and (from answers.csv) labels.csv, written together
         or not at all. A folder DB without -o is updated in place; -o OUT names a database folder to
         update, or a new (or empty) folder that becomes one holding the ratings and the outputs.
@@ -28,7 +29,8 @@ def _register_build_mos(subparsers) -> None:
         example="""
         aigciqa build-mos db/                                   # writes into db/
         aigciqa build-mos scores.json -o out/ --scale 1 5       # a sureal dataset
-        aigciqa build-mos matrix.csv -o out/ --no-zscore --screening correlation""")
+        aigciqa build-mos matrix.csv -o out/ --no-zscore --screening correlation
+        aigciqa build-mos db/ --order screen-first --remove-score-outliers   # the paper's order, with its rate""")
     parser.add_argument("db", metavar="DB", help="database folder, or a long or wide ratings CSV or sureal dataset "
                                                  "JSON")
     parser.add_argument("-o", "--out", help="output database folder (default: DB when it is a folder)")
@@ -38,11 +40,15 @@ def _register_build_mos(subparsers) -> None:
                         help="subject screening (default bt500: BT.500 kurtosis test)")
     parser.add_argument("--no-zscore", dest="zscore", action="store_false",
                         help="screen and average raw scores (MOS on the rating scale) instead of z-scores")
+    parser.add_argument("--order", default="zscore-first", choices=("zscore-first", "screen-first"),
+                        help="zscore-first: screen the z-scores (default); screen-first: screen the raw "
+                             "scores, then z-score the accepted subjects (the paper's text)")
     parser.add_argument("--scope", default="perspective", choices=("perspective", "any"),
                         help="'perspective': screen each perspective alone (default); 'any': a subject "
                              "rejected in any perspective is dropped from all")
     parser.add_argument("--remove-score-outliers", action="store_true",
-                        help="also drop single scores outside their image's BT.500 band (off by default)")
+                        help="also drop single scores outside their image's BT.500 band (off by default); "
+                             "the rate removed is printed and kept in screening.json")
     parser.add_argument("--count-unanimous", action="store_true",
                         help="BT.500 literal rule: a stimulus everyone scored alike counts for all in P "
                              "and Q (as sureal); by default it counts for nobody")
@@ -53,7 +59,7 @@ def _register_build_mos(subparsers) -> None:
 def _run_build_mos(args) -> int:
     from aigciqa.mos.aggregate import MosOptions
     from aigciqa.mos.build import run_build_mos
-    options = MosOptions(zscore=args.zscore, screening=args.screening, scope=args.scope,
+    options = MosOptions(zscore=args.zscore, order=args.order, screening=args.screening, scope=args.scope,
                          remove_score_outliers=args.remove_score_outliers, count_unanimous=args.count_unanimous)
     scale = args.scale
     outcome = run_build_mos(args.db, args.out, options=options, scale=scale, perspective=args.perspective,

@@ -41,6 +41,7 @@ class BuildOptions:
     llm_threads: int | None = None      # llama.cpp threads (None: half the cores, at most 4)
     llm_kinds: tuple[str, ...] | None = None   # reword only these pair kinds (None: all)
     segment_with_llm: bool = True       # False: rule-based segmentation even when an LLM is loaded
+    segment_check: str = "refine"       # "refine" (the paper's LLM refinement) or "strict" (extraction only)
 
 
 @dataclass
@@ -61,13 +62,16 @@ class BuildReport:
                 + ", ".join(f"{k} {v}" for k, v in self.by_source.items()) + ")")
         if self.llm:
             s = self.llm["stats"]
-            text += (f"; LLM {self.llm['model_file']}: {s['requests']} requests, {s['cache_hits']} from cache, "
-                     f"{s['failed']} fell back to templates")
+            rates = ", ".join(f"{task} {c['passed']}/{c['requests']} passed its checks"
+                              for task, c in sorted(s["by_task"].items()))
+            text += (f"; LLM {self.llm['model_file']}: {s['requests']} requests ({rates}), {s['cache_hits']} "
+                     f"from cache, {s['failed']} fell back to templates or rules")
         elif self.llm_note:
             text += f"; {self.llm_note}"
         if self.segmentation:
-            text += "; prompts.csv style/content/atmosphere: " + ", ".join(
-                f"{k} {v}" for k, v in self.segmentation.items() if v)
+            counts = self.segmentation["segmented_by"]
+            text += (f"; prompts.csv style/content/atmosphere ({self.segmentation['check']} check): "
+                     + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
         return text
 
 
@@ -95,6 +99,10 @@ def build_vqa(folder: DatabaseFolder, options: BuildOptions = BuildOptions()) ->
     if options.format not in FORMATS:
         from aigciqa.registry import lookup
         lookup({f: f for f in FORMATS}, options.format, "format")
+    if options.segment_prompts:
+        from aigciqa.qa_builder.segment import SEGMENT_CHECKS
+        from aigciqa.registry import lookup
+        lookup(SEGMENT_CHECKS, options.segment_check, "segmentation check")
     inputs = load_inputs(folder)
     if options.llm_path is not None and options.use_llm is not False:
         from aigciqa.qa_builder.llm import resolve_model
@@ -117,14 +125,18 @@ def build_vqa(folder: DatabaseFolder, options: BuildOptions = BuildOptions()) ->
         if options.segment_prompts:
             from aigciqa.qa_builder.segment import segment_prompts
             prompts_frame = folder.read_table("prompts", inputs.card)
-            segments, segmentation = segment_prompts(list(prompts_frame["prompt"]),
-                                                     client if options.segment_with_llm else None, progress)
-            for name in ("style", "content", "atmosphere"):
+            segmenter = client if options.segment_with_llm else None
+            segments, counts = segment_prompts(list(prompts_frame["prompt"]), segmenter, progress,
+                                               mode=options.segment_check)
+            segmentation = {"check": options.segment_check, "segmented_by": counts,
+                            "model": segmenter.name if segmenter is not None else None}
+            for name in ("style", "content", "atmosphere", "segmented_by", "segment_model"):
                 prompts_frame[name] = [s[name] for s in segments]
         llm_info = None
         if client is not None:
             from dataclasses import asdict
-            llm_info = {**client.describe(), "stats": asdict(client.stats)}
+            llm_info = {**client.describe(), "stats": asdict(client.stats),
+                        "success_rate": client.stats.success_rates()}
     finally:
         if client is not None:
             client.close()

@@ -13,7 +13,7 @@ def register(subparsers) -> None:
         description="""
         Input: a database folder DB with images.csv, prompts.csv and mos.csv and/or labels.csv.
         Output (--format):
-          paper     the paper's question families (Fig. 5), about 16 pairs per image, as DB/vqa.jsonl
+          paper     the sixteen pairs per image of the paper's Fig. 5, as DB/vqa.jsonl
           mint-iqa  the database authors' released format: 4 pairs per image, DB/vqa_mint-iqa.json
           llava     LLaVA 'conversations' records, one per image, DB/vqa_llava.json
         -o/--out FILE writes elsewhere. With an LLM (llama-cpp-python and a GGUF file: by default the
@@ -24,8 +24,9 @@ def register(subparsers) -> None:
         perspective a new question;
         results are cached in DB/vqa_llm_cache.sqlite, so a rerun is instant and Ctrl-C resumes.
         --segment-prompts adds style/content/atmosphere columns to prompts.csv (LLM, or rules with
-        --no-llm). VQA accuracy of free-text answers: 'aigciqa evaluate DB --answers FILE' (the old
-        --evaluate FILE here forwards to it).""",
+        --no-llm) and who made them (segmented_by: llm, rules or rules-after-llm-failed;
+        segment_model). VQA accuracy of free-text answers: 'aigciqa evaluate DB --answers FILE' (the
+        old --evaluate FILE here forwards to it).""",
         example="""
         aigciqa build-vqa db/ --no-llm                      # template pairs -> db/vqa.jsonl
         aigciqa build-vqa db/ --format mint-iqa -o pairs.json
@@ -45,6 +46,9 @@ def register(subparsers) -> None:
                         help="llama.cpp threads (default: half the cores, at most 4)")
     parser.add_argument("--segment-prompts", action="store_true",
                         help="write style/content/atmosphere columns to prompts.csv")
+    parser.add_argument("--segment-check", default="refine", choices=("refine", "strict"),
+                        help="refine (default): the LLM may infer style/atmosphere and rephrase content; "
+                             "strict: extraction from the prompt's words only (for weak models)")
     parser.add_argument("--evaluate", type=Path, metavar="ANSWERS", help=argparse.SUPPRESS)  # old: evaluate --answers
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     parser.set_defaults(func=run)
@@ -68,7 +72,7 @@ def run(args) -> int:
     options = BuildOptions(format=args.format, output=args.out,
                            use_llm=False if args.no_llm else (True if args.llm else None),
                            llm_path=args.llm, llm_limit=args.llm_limit, segment_prompts=args.segment_prompts,
-                           llm_threads=args.llm_threads, progress=not args.quiet)
+                           llm_threads=args.llm_threads, progress=not args.quiet, segment_check=args.segment_check)
     folder.read_card()  # a missing folder is an error, not a folder to create
     with folder.transaction():  # the folder is read and written under the writer lock
         report = build_vqa(folder, options)

@@ -4,9 +4,11 @@ transformers instead (:mod:`aigciqa.model.llm`).
 Every request asks for JSON that a JSON Schema describes; llama.cpp turns the schema into a grammar so
 the model can only write text of that shape, and the reply is checked again with ``jsonschema`` and
 with a task-specific check. A reply cut off by ``max_tokens`` (``finish_reason`` != "stop"), that does
-not parse, or that fails a check is retried with the next seed, a bounded number of times; then the
-caller falls back to templates. Every result (success or failure) is cached in SQLite under a hash of
-the model file, the settings and the request, so a rerun is instant and an interrupted run resumes.
+not parse, or that fails a check is retried with the next seed, a bounded number of times, and the
+retry shows the model its rejected reply and the reason (``LlmSettings.feedback``); then the caller
+falls back to templates. Per task, the stats count the requests that passed their checks. Every
+result (success or failure) is cached in SQLite under a hash of the model file, the settings and the
+request, so a rerun is instant and an interrupted run resumes.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class LlmSettings:
     max_tokens: int = 160
     retries: int = 3              # attempts per request, each with the next seed
     seed: int = 0
+    feedback: bool = True         # a retry shows the model its rejected reply and the reason
 
 
 def default_model_path() -> Path | None:
@@ -139,12 +142,30 @@ class LlmStats:
     succeeded: int = 0
     failed: int = 0                 # requests that used up their retries (the caller falls back)
     rejected: dict = field(default_factory=dict)   # attempt failures by reason
+    by_task: dict = field(default_factory=dict)    # per task: requests, passed, failed, cache_hits, attempts
     completion_tokens: int = 0
     prompt_tokens: int = 0
     generation_seconds: float = 0.0
 
     def reject(self, reason: str) -> None:
         self.rejected[reason] = self.rejected.get(reason, 0) + 1
+
+    def count(self, task: str, **increments: int) -> None:
+        entry = self.by_task.setdefault(task, {"requests": 0, "passed": 0, "failed": 0, "cache_hits": 0,
+                                               "attempts": 0})
+        for name, value in increments.items():
+            entry[name] += value
+
+    def success_rates(self) -> dict[str, float]:
+        """Per task, the share of requests whose reply passed its checks (cached results included)."""
+        return {task: c["passed"] / c["requests"] for task, c in sorted(self.by_task.items()) if c["requests"]}
+
+
+def feedback_messages(messages: list[dict], rejected_reply: str, reason: str) -> list[dict]:
+    """The request again, then the rejected reply and why: the next attempt's messages."""
+    return messages + [{"role": "assistant", "content": rejected_reply[:400]},
+                       {"role": "user", "content": f"Rejected: {reason}. Reply again, in the same JSON form, "
+                                                   "with a reply that fixes this."}]
 
 
 class LlmClient:
@@ -206,20 +227,29 @@ class LlmClient:
                       check: Callable[[dict], str | None] | None = None,
                       temperature: float | None = None) -> dict | None:
         """The first reply that parses, validates and passes ``check`` (which returns a reason to reject,
-        or None); None when every attempt failed. Cached either way."""
+        or None); None when every attempt failed. Cached either way.
+
+        With ``settings.feedback`` a retry sends the request again followed by the rejected reply and
+        the reason ("Rejected: lost the topic. ..."), so the model can correct itself; the checks are
+        the same for every attempt."""
         temperature = self.settings.temperature if temperature is None else temperature
         self.stats.requests += 1
+        self.stats.count(task, requests=1)
         key = self.request_key(task, messages, schema, temperature)
         cached = self.cache.get(key)
         if cached is not None:
             self.stats.cache_hits += 1
-            return cached.get("value")
+            value = cached.get("value")
+            self.stats.count(task, cache_hits=1, **({"passed": 1} if value is not None else {"failed": 1}))
+            return value
         value = None
+        attempt_messages = messages
         for attempt in range(self.settings.retries):
             self.stats.attempts += 1
+            self.stats.count(task, attempts=1)
             started = time.perf_counter()
             try:
-                reply = self.raw_completion(messages, schema, temperature=temperature,
+                reply = self.raw_completion(attempt_messages, schema, temperature=temperature,
                                             seed=self.settings.seed + attempt)
             except Exception as error:  # e.g. a prompt longer than the context: a failed attempt, not a crash
                 self.stats.reject(f"runtime error: {type(error).__name__}")
@@ -230,27 +260,34 @@ class LlmClient:
             self.stats.completion_tokens += int(usage.get("completion_tokens", 0))
             self.stats.prompt_tokens += int(usage.get("prompt_tokens", 0))
             choice = reply["choices"][0]
-            if choice.get("finish_reason") != "stop":
-                self.stats.reject(f"finish_reason {choice.get('finish_reason')}")
-                continue
-            try:
-                candidate = json.loads(choice["message"]["content"])
-                jsonschema.validate(candidate, schema)
-            except (json.JSONDecodeError, jsonschema.ValidationError, TypeError):
-                self.stats.reject("invalid JSON for the schema")
-                continue
-            reason = check(candidate) if check else None
+            reason = self._rejection(choice, schema, check)
             if reason:
                 self.stats.reject(reason)
+                if self.settings.feedback:
+                    attempt_messages = feedback_messages(messages, choice["message"].get("content") or "", reason)
                 continue
-            value = candidate
+            value = json.loads(choice["message"]["content"])
             break
         if value is None:
             self.stats.failed += 1
+            self.stats.count(task, failed=1)
         else:
             self.stats.succeeded += 1
+            self.stats.count(task, passed=1)
         self.cache.put(key, task, {"value": value})
         return value
+
+    @staticmethod
+    def _rejection(choice: dict, schema: dict, check) -> str | None:
+        """Why a reply is rejected (None: accepted): cut off, not JSON of the schema, or failed its check."""
+        if choice.get("finish_reason") != "stop":
+            return f"finish_reason {choice.get('finish_reason')}"
+        try:
+            candidate = json.loads(choice["message"]["content"])
+            jsonschema.validate(candidate, schema)
+        except (json.JSONDecodeError, jsonschema.ValidationError, TypeError):
+            return "invalid JSON for the schema"
+        return check(candidate) if check else None
 
     def close(self) -> None:
         self.cache.close()
