@@ -103,7 +103,7 @@ def test_import_into_a_read_only_folder_is_refused(tmp_path, read_only, capsys):
 # ---- outputs that are folders --------------------------------------------------------------------
 def test_sureal_export_to_a_folder_is_refused(rated, tmp_path, capsys):
     (tmp_path / "out.json").mkdir()
-    refused(["sureal-export", rated.root, tmp_path / "out.json", "--perspective", "quality"], capsys,
+    refused(["sureal-export", rated.root, "-o", tmp_path / "out.json", "--perspective", "quality"], capsys,
             "out.json", "is a folder")
 
 
