@@ -20,8 +20,9 @@ from aigciqa.errors import InputError
 from aigciqa.model import runs, scorer
 from aigciqa.model.data import ModelData, load_model_data
 from aigciqa.model.inference import FeatureCache, PixelCache, encode_text
-from aigciqa.model.llm import add_lora, load_llm, resolve_spec
+from aigciqa.model.llm import add_lora, load_llm, resolve_llm, resolve_spec
 from aigciqa.model.loop import LoopOptions, Task, TrainResult, check_loop_options, fit, run_options
+from aigciqa.model.presets import get_preset
 
 STAGE = 2
 
@@ -30,10 +31,10 @@ STAGE = 2
 class Stage2Options(LoopOptions):
     from_run: str = ""  # the stage-1 run: a folder, or a name under DB/runs
     split: str = "split"
-    llm: str | None = None  # tiny | model folder | GGUF file (default: the preset's, see model.llm)
+    llm: str | None = None  # tiny | folder | GGUF | InstructBLIP | Hub spec (default: the preset's, see model.llm)
     zero_connection: bool = True  # off: the Table XV ablation
     llm_lora_rank: int = 0
-    weights: str | None = None  # InstructBLIP folder for the instruct Q-Former (default: the scorer's)
+    weights: str | None = None  # InstructBLIP folder or Hub spec for the instruct Q-Former (default: the scorer's)
     max_answer_tokens: int = 64
     max_prompt_tokens: int = 96
     vqa: str = VQA_FILE
@@ -93,11 +94,15 @@ def train_stage2(root, options: Stage2Options) -> TrainResult:
     if not train_records:
         raise InputError(f"no {options.vqa} record is about an image of the train part of '{options.split}'",
                          file=str(data.root / options.vqa))
-    spec = resolve_spec(options.llm, scorer_config["preset"])
+    preset = get_preset(scorer_config["preset"])
+    # --weights (the instruct Q-Former's checkpoint) resolved like stage 1's; default: the scorer's.
+    weights = preset.weights_entries(options.weights) if options.weights else {}
+    checkpoint = weights or {k: scorer_config.get(k) for k in ("weights", "weights_source")}
+    spec, llm_source = resolve_llm(options.llm, preset.name, checkpoint["weights"], checkpoint["weights_source"])
     llm = load_llm(spec, seed=options.seed)
     config = {**{k: scorer_config.get(k) for k in runs.SCORER_KEYS}, "stage": 2,
               **run_options(options, exclude=("from_run", "llm", "weights")), "llm": spec, "llm_hidden": llm.hidden_size,
-              "weights": options.weights or scorer_config.get("weights"),
+              **({"llm_source": llm_source} if llm_source else {}), **weights,
               **runs.reference_to(root, scorer_dir), "vqa_sha256": vqa_sha}
 
     def make_task(device) -> Task:
@@ -169,10 +174,22 @@ def build_explainer(config: dict, scorer_parts: tuple, llm, *, pretrained: bool,
     model = InstructIQA(scorer_model, qformer, llm_hidden=config["llm_hidden"], zero_connection=config["zero_connection"])
     if pretrained:
         scorer.start_queries(model, preset, config.get("weights"))
+        if llm is not None and llm.projection is not None:
+            start_projection(model, llm.projection)
     if llm is not None:
         module = add_lora(llm.model, config["llm_lora_rank"]) if config.get("llm_lora_rank") else llm.model
         model.attach_llm(module, random=llm.random)
     return model, tokenizer, preset
+
+
+def start_projection(model, projection: dict) -> None:
+    """Start the projection from an InstructBLIP checkpoint's ``language_projection`` (which maps its Q-Former
+    into the LLM it came with) when the shapes agree: stage 2 then starts from InstructBLIP."""
+    import torch
+    if all(projection[k].shape == getattr(model.projection, k).shape for k in ("weight", "bias")):
+        with torch.no_grad():
+            model.projection.weight.copy_(projection["weight"])
+            model.projection.bias.copy_(projection["bias"])
 
 
 def load_run_state(model, path: Path) -> None:

@@ -40,7 +40,7 @@ class TrainOptions(LoopOptions):
     segments: bool = True  # append style/content/atmosphere to the prompt
     perspectives: list[str] | None = None
     lora_rank: int = 0
-    weights: str | None = None  # local checkpoint folder of the paper preset
+    weights: str | None = None  # the paper preset's checkpoint: a local folder or a Hub spec (aigciqa.weights)
     cache_features: bool = True
 
     def run_name(self) -> str:
@@ -73,9 +73,10 @@ def prepare(root, options: TrainOptions) -> tuple[ModelData, dict]:
     bins = options.bins if options.loss == "ce" else 1
     if options.loss == "ce" and bins < 2:
         bins = 5
-    config = {**run_options(options, exclude=("bins", "perspectives")),
+    config = {**run_options(options, exclude=("bins", "perspectives", "weights")),
               "perspectives": data.perspectives, "bins": bins, "num_queries": preset.num_queries,
-              "mos_range": list(data.mos_range), "database": data.card["name"]}
+              "mos_range": list(data.mos_range), "database": data.card["name"],
+              **preset.weights_entries(options.weights)}  # a Hub spec resolved; its commit and hashes recorded
     return data, config
 
 

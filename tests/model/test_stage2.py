@@ -19,13 +19,7 @@ from aigciqa.model.feedback import Stage3Options, train_stage3
 from aigciqa.model.instruction import Stage2Options, train_stage2
 from aigciqa.model.scorer import TrainOptions, train
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrix products: a second thread only spins against other jobs (measured 40x slower under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 LOOP = dict(split="split1", lr=1e-3, progress=False, cpu=True)

@@ -55,12 +55,29 @@ class Preset:
     initial_queries: Callable = no_initial_queries
     needs: tuple[str, ...] = ()  # import names of the packages holding its weights
     install_hint: str = ""  # the command that installs them
+    # The --weights spec used when none is given ("" = none): a local path or a Hub spec (aigciqa.weights).
+    default_weights: str = ""
+    weights_layout: str = "a local folder"  # what --weights should hold, for errors
+    # Without --llm, stage 2 uses the language model (and projection) of the --weights checkpoint.
+    llm_from_weights: bool = False
 
     def check_installed(self) -> None:
         """A clear error naming the install command when the preset's weight packages are missing."""
         absent = missing(self.needs)
         if absent:
             raise InputError(f"preset '{self.name}' needs the packages {', '.join(absent)}: {self.install_hint}")
+
+    def weights_entries(self, spec: str | None) -> dict:
+        """The config.json entries for ``--weights`` (default: the preset's): ``weights`` the local path the
+        model loads from, ``weights_source`` what it is (repo id, revision, resolved commit, sha256 of every
+        file). A Hub spec goes through :mod:`aigciqa.weights` (cache, HF_HUB_OFFLINE); one neither local
+        nor cached is an InputError naming the download command."""
+        spec = spec or self.default_weights
+        if not spec:
+            return {"weights": None}
+        from aigciqa.weights.resolve import resolve
+        resolved = resolve(spec, what=f"--weights (preset '{self.name}')", hint=self.weights_layout)
+        return {"weights": str(resolved.path.resolve()), "weights_source": resolved.record()}
 
     def components(self, *, pretrained: bool = True, weights=None):
         """(image encoder, Q-Former, tokenizer)."""
