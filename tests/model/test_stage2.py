@@ -201,7 +201,8 @@ def test_stage2_input_errors_exit_2(make_folder, make_vqa_folder, tmp_path, caps
     (bare.root / "vqa.jsonl").write_text('{"image_id": "p0-0", "question": "q?", "answer": "a"}\n')
     assert main(["train", "instruct", str(bare.root), *args, "--from", "mint-iqa-tiny", "--llm",
                  str(tmp_path / "nope.gguf")]) == 2
-    assert "LLM file not found" in _error(capsys)
+    line = _error(capsys)
+    assert "nope.gguf: --llm not found" in line and "Hub repo id" in line
     (tmp_path / "fake.gguf").write_bytes(b"PK\x03\x04 not a model")
     assert main(["train", "instruct", str(bare.root), *args, "--from", "mint-iqa-tiny", "--llm",
                  str(tmp_path / "fake.gguf")]) == 2
