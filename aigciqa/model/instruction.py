@@ -20,7 +20,7 @@ from aigciqa.errors import InputError
 from aigciqa.model import runs, scorer
 from aigciqa.model.data import ModelData, load_model_data
 from aigciqa.model.inference import FeatureCache, PixelCache, encode_text
-from aigciqa.model.llm import add_lora, load_llm, resolve_llm, resolve_spec
+from aigciqa.model.llm import add_lora, llm_dtype, load_llm, resolve_llm, resolve_spec
 from aigciqa.model.loop import LoopOptions, Task, TrainResult, check_loop_options, fit, run_options
 from aigciqa.model.presets import get_preset
 
@@ -99,10 +99,11 @@ def train_stage2(root, options: Stage2Options) -> TrainResult:
     weights = preset.weights_entries(options.weights) if options.weights else {}
     checkpoint = weights or {k: scorer_config.get(k) for k in ("weights", "weights_source")}
     spec, llm_source = resolve_llm(options.llm, preset.name, checkpoint["weights"], checkpoint["weights_source"])
-    llm = load_llm(spec, seed=options.seed)
+    llm = load_llm(spec, seed=options.seed, dtype=llm_dtype(options.mixed_precision))
     config = {**{k: scorer_config.get(k) for k in runs.SCORER_KEYS}, "stage": 2,
               **run_options(options, exclude=("from_run", "llm", "weights")), "llm": spec, "llm_hidden": llm.hidden_size,
-              **({"llm_source": llm_source} if llm_source else {}), **weights,
+              "llm_dtype": str(llm.model.dtype).removeprefix("torch."), **({"llm_source": llm_source} if llm_source else {}),
+              **weights,
               **runs.reference_to(root, scorer_dir), "vqa_sha256": vqa_sha}
 
     def make_task(device) -> Task:
@@ -201,7 +202,8 @@ def load_run_state(model, path: Path) -> None:
 def load_explainer(run: Path, *, with_llm: bool, device: str = "cpu"):
     """(stage-2 model in eval mode, Q-Former tokenizer, preset, config, LanguageModel or None) of a stage-2 run."""
     config = runs.read_config(run)
-    llm = load_llm(resolve_spec(config["llm"], config["preset"]), seed=config["seed"]) if with_llm else None
+    llm = load_llm(resolve_spec(config["llm"], config["preset"]), seed=config["seed"],
+                   dtype=config.get("llm_dtype", "float32")) if with_llm else None
     model, tokenizer, preset = build_explainer(config, scorer.load_run(runs.referenced_run(run, config))[:3], llm,
                                                pretrained=False, seed=config["seed"])
     load_run_state(model, Path(run) / runs.MODEL_FILE)

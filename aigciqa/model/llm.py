@@ -122,13 +122,21 @@ def tiny_llm(seed: int = 0):
     return model, tokenizer
 
 
-def load_llm(spec: str, *, seed: int = 0) -> LanguageModel:
-    """Load a resolved spec (see :func:`resolve_spec`); the model comes back frozen, in eval mode."""
+def llm_dtype(mixed_precision: str) -> str:
+    """The dtype a file-backed frozen LLM is loaded in: bfloat16 with ``--mixed-precision bf16`` (half the
+    memory of a 7B LLM: 13.5 GB instead of 27), else float32."""
+    return "bfloat16" if mixed_precision == "bf16" else "float32"
+
+
+def load_llm(spec: str, *, seed: int = 0, dtype: str = "float32") -> LanguageModel:
+    """Load a resolved spec (see :func:`resolve_spec`) in ``dtype`` (a file-backed LLM; the ``tiny`` one is
+    float32, stored in the run); the model comes back frozen, in eval mode."""
     projection = None
     if spec == TINY:
         model, tokenizer = tiny_llm(seed)
     else:
         import torch
+        torch_dtype = getattr(torch, dtype)
         from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
         path = Path(spec)
         folder, extra = (path, {}) if path.is_dir() else (path.parent, {"gguf_file": path.name})
@@ -137,9 +145,9 @@ def load_llm(spec: str, *, seed: int = 0) -> LanguageModel:
             text_config = getattr(AutoConfig.from_pretrained(str(folder), local_files_only=True, **extra),
                                   "text_config", None) if path.is_dir() else None
             if text_config is not None:  # a vision-language checkpoint (InstructBLIP): its language model
-                model, projection = instructblip_llm(folder, text_config)
+                model, projection = instructblip_llm(folder, text_config, torch_dtype)
             else:
-                model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32,
+                model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, dtype=torch_dtype,
                                                              **extra)
         except (OSError, ValueError, KeyError) as error:
             raise InputError(f"cannot load the LLM: {str(error).splitlines()[0]} ({WHERE})", file=spec) from None

@@ -17,6 +17,7 @@ pytest.importorskip("accelerate")
 from safetensors.torch import load_file
 
 from aigciqa.cli import main
+from aigciqa.model.instruction import load_explainer
 from aigciqa.model.llm import load_llm
 from aigciqa.model.presets.tiny import tiny_vocab
 from aigciqa.weights.defaults import DEFAULTS
@@ -28,6 +29,11 @@ TRAIN = ["--split", "split1", "--epochs", "1", "--quiet", "--cpu"]
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def aigciqa(env, *args):
+    return subprocess.run([sys.executable, "-m", "aigciqa", *map(str, args)], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=300)
 
 
 def write_whole_instructblip(folder: Path) -> dict:
@@ -61,7 +67,7 @@ def write_whole_instructblip(folder: Path) -> dict:
 
 
 def test_paper_preset_by_repo_id_offline_runs_both_stages_from_the_whole_checkpoint(
-        put_in_hub_cache, make_vqa_folder, tmp_path, capsys):
+        put_in_hub_cache, hub_cache, offline_environment, make_vqa_folder, tmp_path, capsys):
     saved = write_whole_instructblip(tmp_path / "saved")
     assert any(k.startswith("language_model.model.") for k in saved)  # the published key layout
     commit = put_in_hub_cache(REPO, tmp_path / "saved")
@@ -100,11 +106,18 @@ def test_paper_preset_by_repo_id_offline_runs_both_stages_from_the_whole_checkpo
     assert result["images"] == 2 and result["llm"] == config["llm"]
     assert set(result["accuracy"]["instruction_tuned"]) == {"quality", "authenticity"}
 
-    # Stage 2 trained, still by repo id only.
-    assert main(["train", "instruct", str(folder.root), *TRAIN, "--from", "mint-iqa-paper", "--lr", "1e-3",
-                 "--max-answer-tokens", "8"]) == 0
-    trained = load_file(str(runs / "mint-iqa-paper-instruct/model.safetensors"))
+    assert config["llm_dtype"] == "float32"
+
+    # Stage 2 trained, still by repo id only; --mixed-precision bf16 (in a process of its own: accelerate's
+    # state is per process) loads the frozen LLM in bfloat16, with HF_HUB_OFFLINE=1 in its environment.
+    result = aigciqa(offline_environment(HF_HOME=str(hub_cache)), "train", "instruct", folder.root, *TRAIN, "--from",
+                     "mint-iqa-paper", "--lr", "1e-3", "--max-answer-tokens", "8", "--mixed-precision", "bf16")
+    assert result.returncode == 0, result.stderr
+    run = runs / "mint-iqa-paper-instruct"
+    trained = load_file(str(run / "model.safetensors"))
     assert not torch.equal(trained["projection.weight"], saved["language_projection.weight"])
+    assert json.loads((run / "config.json").read_text())["llm_dtype"] == "bfloat16"
+    assert load_explainer(run, with_llm=True)[4].model.dtype == torch.bfloat16
 
 
 def test_an_absent_repo_id_exits_2_with_one_line_and_writes_nothing(hub_cache, make_folder, tmp_path,
@@ -113,9 +126,7 @@ def test_an_absent_repo_id_exits_2_with_one_line_and_writes_nothing(hub_cache, m
     env = offline_environment(HF_HOME=str(hub_cache))
     for weights, expected in ((["--weights", "nobody/absent"], "aigciqa weights download nobody/absent"),
                               ([], "aigciqa weights download instructblip")):  # the default, not cached
-        result = subprocess.run([sys.executable, "-m", "aigciqa", "train", "scorer", str(folder.root), *TRAIN,
-                                 "--preset", "paper", *weights], cwd=ROOT, env=env, capture_output=True, text=True,
-                                timeout=300)
+        result = aigciqa(env, "train", "scorer", folder.root, *TRAIN, "--preset", "paper", *weights)
         assert result.returncode == 2, result.stderr
         assert result.stderr.strip().count("\n") == 0
         repo = weights[1] if weights else DEFAULTS["instructblip"].repo_id
