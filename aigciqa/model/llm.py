@@ -76,35 +76,40 @@ class LanguageModel:
         return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
-def resolve_spec(spec: str | None, preset: str, weights: str | None = None) -> str:
-    """The --llm value checked and made a local absolute path (so a run records where its LLM came from)."""
-    return resolve_llm(spec, preset, weights)[0]
+def resolve_spec(spec: str | None, preset: str) -> str:
+    """The --llm value checked and made a local absolute path (what loading a run needs: no file hashes)."""
+    return resolve_llm(spec, preset, with_record=False)[0]
 
 
-def resolve_llm(spec: str | None, preset: str, weights: str | None = None,
-                weights_source: dict | None = None) -> tuple[str, dict | None]:
-    """(the local spec :func:`load_llm` takes, its provenance for config.json or None for ``tiny``).
+def resolve_llm(spec: str | None, preset: str, weights: str | None = None, weights_source: dict | None = None,
+                *, with_record: bool = True) -> tuple[str, dict | None]:
+    """(the local spec :func:`load_llm` takes, its provenance for config.json, None for ``tiny``).
 
     ``spec`` None: the preset's default; for the paper preset the language model of its InstructBLIP
     checkpoint ``weights`` (already resolved, its provenance ``weights_source``). A Hub spec goes through
-    :mod:`aigciqa.weights`."""
+    :mod:`aigciqa.weights`; ``with_record`` hashes its files for the provenance."""
     chosen = get_preset(preset)
     if spec is None and chosen.llm_from_weights and weights:
-        return resolve_llm(weights, preset)[0], weights_source
+        return checked_llm_path(Path(weights)), weights_source
     if spec is None:
         spec = chosen.default_llm()
     if spec == TINY:
         return spec, None
     resolved = resolve(spec, what="--llm", hint=WHERE)
-    path = resolved.path.expanduser().resolve()
+    return checked_llm_path(resolved.path), resolved.record() if with_record else None
+
+
+def checked_llm_path(path: Path) -> str:
+    """A local LLM folder (with config.json) or GGUF file, checked, as an absolute path."""
+    path = path.expanduser().resolve()
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise InputError("not a transformers model folder (config.json is missing): " + WHERE, file=str(path))
-        return str(path), resolved.record()
+        return str(path)
     from aigciqa.qa_builder.llm import check_gguf
     check_gguf(path)  # missing, or not GGUF: one clear message
     require(("gguf",), f"{path}: loading a GGUF file into transformers", GGUF_HINT)
-    return str(path), resolved.record()
+    return str(path)
 
 
 def tiny_llm(seed: int = 0):
@@ -161,7 +166,7 @@ def instructblip_llm(folder: Path, text_config, dtype=None):
     """(causal LM, language_projection tensors) of an InstructBLIP checkpoint folder: the ``language_model.*``
     tensors of its safetensors files (the published layout ``language_model.model.*`` and
     ``language_model.lm_head.*``, or a top-level ``lm_head.*``). The parameters start on the meta device and
-    takes the tensors as they are read, so a 7B LLM is held once (in ``dtype``, default float32)."""
+    take the tensors as they are read, so a 7B LLM is held once (in ``dtype``, default float32)."""
     import torch
     from accelerate import init_empty_weights
     from safetensors import safe_open
