@@ -171,10 +171,11 @@ def build_explainer(config: dict, scorer_parts: tuple, llm, *, pretrained: bool,
     from aigciqa.model.instruct import InstructIQA
     scorer_model, tokenizer, preset = scorer_parts
     torch.manual_seed(seed)
-    qformer = preset.qformer(pretrained=pretrained, weights=config.get("weights"))
+    weights = preset.local_weights(config)
+    qformer = preset.qformer(pretrained=pretrained, weights=weights)
     model = InstructIQA(scorer_model, qformer, llm_hidden=config["llm_hidden"], zero_connection=config["zero_connection"])
     if pretrained:
-        scorer.start_queries(model, preset, config.get("weights"))
+        scorer.start_queries(model, preset, weights)
         if llm is not None and llm.projection is not None:
             start_projection(model, llm.projection)
     if llm is not None:
@@ -202,8 +203,11 @@ def load_run_state(model, path: Path) -> None:
 def load_explainer(run: Path, *, with_llm: bool, device: str = "cpu"):
     """(stage-2 model in eval mode, Q-Former tokenizer, preset, config, LanguageModel or None) of a stage-2 run."""
     config = runs.read_config(run)
-    llm = load_llm(resolve_spec(config["llm"], config["preset"]), seed=config["seed"],
-                   dtype=config.get("llm_dtype", "float32")) if with_llm else None
+    llm = None
+    if with_llm:  # a Hub LLM whose recorded snapshot path is gone is found again by repo and commit
+        moved = {"weights": config["llm"], "weights_source": config.get("llm_source")}
+        llm = load_llm(resolve_spec(get_preset(config["preset"]).local_weights(moved), config["preset"]),
+                       seed=config["seed"], dtype=config.get("llm_dtype", "float32"))
     model, tokenizer, preset = build_explainer(config, scorer.load_run(runs.referenced_run(run, config))[:3], llm,
                                                pretrained=False, seed=config["seed"])
     load_run_state(model, Path(run) / runs.MODEL_FILE)

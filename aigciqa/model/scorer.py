@@ -180,11 +180,12 @@ def build_model(config: dict, *, pretrained: bool, seed: int = 0):
     from aigciqa.model.network import MintIQA, apply_fix_rate
     preset = get_preset(config["preset"])
     torch.manual_seed(seed)
-    vision, qformer, tokenizer = preset.components(pretrained=pretrained, weights=config.get("weights"))
+    weights = preset.local_weights(config)
+    vision, qformer, tokenizer = preset.components(pretrained=pretrained, weights=weights)
     model = MintIQA(vision, qformer, num_queries=config["num_queries"], perspectives=config["perspectives"],
                     bins=config["bins"])
     if pretrained:
-        start_queries(model, preset, config.get("weights"))
+        start_queries(model, preset, weights)
     frozen = apply_fix_rate(model, config["fix_rate"])
     if config.get("lora_rank"):
         model = add_lora(model, config["lora_rank"])

@@ -67,7 +67,7 @@ def write_whole_instructblip(folder: Path) -> dict:
 
 
 def test_paper_preset_by_repo_id_offline_runs_both_stages_from_the_whole_checkpoint(
-        put_in_hub_cache, hub_cache, offline_environment, make_vqa_folder, tmp_path, capsys):
+        put_in_hub_cache, hub_cache, offline_environment, make_vqa_folder, tmp_path, capsys, monkeypatch):
     saved = write_whole_instructblip(tmp_path / "saved")
     assert any(k.startswith("language_model.model.") for k in saved)  # the published key layout
     commit = put_in_hub_cache(REPO, tmp_path / "saved")
@@ -118,6 +118,20 @@ def test_paper_preset_by_repo_id_offline_runs_both_stages_from_the_whole_checkpo
     assert not torch.equal(trained["projection.weight"], saved["language_projection.weight"])
     assert json.loads((run / "config.json").read_text())["llm_dtype"] == "bfloat16"
     assert load_explainer(run, with_llm=True)[4].model.dtype == torch.bfloat16
+
+    # The cache moved (another machine, another HF_HOME): runs find their weights again by repo and commit.
+    import shutil
+    import huggingface_hub.constants as constants
+    moved = tmp_path / "elsewhere"
+    shutil.copytree(hub_cache, moved, symlinks=True)
+    shutil.rmtree(hub_cache)
+    monkeypatch.setattr(constants, "HF_HOME", str(moved))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(moved / "hub"))
+    capsys.readouterr()
+    image = str(folder.root / "images/gen/p6-1.png")
+    assert main(["score", image, "--prompt", "a photo of thing 6", "--model", str(runs / "instructblip"),
+                 "--explain", "--max-new-tokens", "2", "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["explanations"]
 
 
 def test_an_absent_repo_id_exits_2_with_one_line_and_writes_nothing(hub_cache, make_folder, tmp_path,

@@ -7,6 +7,7 @@ The model code never asks which preset it has: it calls these. A new preset is o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from aigciqa.common.deps import missing
@@ -78,6 +79,17 @@ class Preset:
         from aigciqa.weights.resolve import resolve
         resolved = resolve(spec, what=f"--weights (preset '{self.name}')", hint=self.weights_layout)
         return {"weights": str(resolved.path.resolve()), "weights_source": resolved.record()}
+
+    def local_weights(self, config: dict) -> str | None:
+        """The local path a run's model loads from: its recorded ``weights``, or, when that path is gone (the
+        database folder moved to a machine whose Hub cache is elsewhere), the recorded repo at the recorded
+        commit resolved again through this machine's cache."""
+        path, source = config.get("weights"), config.get("weights_source") or {}
+        if path and not Path(path).exists() and source.get("repo_id") and source.get("commit"):
+            from aigciqa.weights.resolve import resolve
+            spec = f"{source['repo_id']}@{source['commit']}" + (f":{source['filename']}" if source.get("filename") else "")
+            return str(resolve(spec, what=f"the run's weights (preset '{self.name}')").path.resolve())
+        return path
 
     def components(self, *, pretrained: bool = True, weights=None):
         """(image encoder, Q-Former, tokenizer)."""
