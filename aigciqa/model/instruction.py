@@ -20,8 +20,9 @@ from aigciqa.errors import InputError
 from aigciqa.model import runs, scorer
 from aigciqa.model.data import ModelData, load_model_data
 from aigciqa.model.inference import FeatureCache, PixelCache, encode_text
-from aigciqa.model.llm import add_lora, load_llm, resolve_spec
+from aigciqa.model.llm import add_lora, llm_dtype, load_llm, resolve_llm, resolve_spec
 from aigciqa.model.loop import LoopOptions, Task, TrainResult, check_loop_options, fit, run_options
+from aigciqa.model.presets import get_preset
 
 STAGE = 2
 
@@ -30,10 +31,10 @@ STAGE = 2
 class Stage2Options(LoopOptions):
     from_run: str = ""  # the stage-1 run: a folder, or a name under DB/runs
     split: str = "split"
-    llm: str | None = None  # tiny | model folder | GGUF file (default: the preset's, see model.llm)
+    llm: str | None = None  # tiny | folder | GGUF | InstructBLIP | Hub spec (default: the preset's, see model.llm)
     zero_connection: bool = True  # off: the Table XV ablation
     llm_lora_rank: int = 0
-    weights: str | None = None  # InstructBLIP folder for the instruct Q-Former (default: the scorer's)
+    weights: str | None = None  # InstructBLIP folder or Hub spec for the instruct Q-Former (default: the scorer's)
     max_answer_tokens: int = 64
     max_prompt_tokens: int = 96
     vqa: str = VQA_FILE
@@ -93,11 +94,16 @@ def train_stage2(root, options: Stage2Options) -> TrainResult:
     if not train_records:
         raise InputError(f"no {options.vqa} record is about an image of the train part of '{options.split}'",
                          file=str(data.root / options.vqa))
-    spec = resolve_spec(options.llm, scorer_config["preset"])
-    llm = load_llm(spec, seed=options.seed)
+    preset = get_preset(scorer_config["preset"])
+    # --weights (the instruct Q-Former's checkpoint) resolved like stage 1's; default: the scorer's.
+    weights = preset.weights_entries(options.weights) if options.weights else {}
+    checkpoint = weights or {k: scorer_config.get(k) for k in ("weights", "weights_source")}
+    spec, llm_source = resolve_llm(options.llm, preset.name, checkpoint["weights"], checkpoint["weights_source"])
+    llm = load_llm(spec, seed=options.seed, dtype=llm_dtype(options.mixed_precision))
     config = {**{k: scorer_config.get(k) for k in runs.SCORER_KEYS}, "stage": 2,
               **run_options(options, exclude=("from_run", "llm", "weights")), "llm": spec, "llm_hidden": llm.hidden_size,
-              "weights": options.weights or scorer_config.get("weights"),
+              "llm_dtype": str(llm.model.dtype).removeprefix("torch."), **({"llm_source": llm_source} if llm_source else {}),
+              **weights,
               **runs.reference_to(root, scorer_dir), "vqa_sha256": vqa_sha}
 
     def make_task(device) -> Task:
@@ -165,14 +171,27 @@ def build_explainer(config: dict, scorer_parts: tuple, llm, *, pretrained: bool,
     from aigciqa.model.instruct import InstructIQA
     scorer_model, tokenizer, preset = scorer_parts
     torch.manual_seed(seed)
-    qformer = preset.qformer(pretrained=pretrained, weights=config.get("weights"))
+    weights = preset.local_weights(config)
+    qformer = preset.qformer(pretrained=pretrained, weights=weights)
     model = InstructIQA(scorer_model, qformer, llm_hidden=config["llm_hidden"], zero_connection=config["zero_connection"])
     if pretrained:
-        scorer.start_queries(model, preset, config.get("weights"))
+        scorer.start_queries(model, preset, weights)
+        if llm is not None and llm.projection is not None:
+            start_projection(model, llm.projection)
     if llm is not None:
         module = add_lora(llm.model, config["llm_lora_rank"]) if config.get("llm_lora_rank") else llm.model
         model.attach_llm(module, random=llm.random)
     return model, tokenizer, preset
+
+
+def start_projection(model, projection: dict) -> None:
+    """Start the projection from an InstructBLIP checkpoint's ``language_projection`` (which maps its Q-Former
+    into the LLM it came with) when the shapes agree: stage 2 then starts from InstructBLIP."""
+    import torch
+    if all(projection[k].shape == getattr(model.projection, k).shape for k in ("weight", "bias")):
+        with torch.no_grad():
+            model.projection.weight.copy_(projection["weight"])
+            model.projection.bias.copy_(projection["bias"])
 
 
 def load_run_state(model, path: Path) -> None:
@@ -184,7 +203,11 @@ def load_run_state(model, path: Path) -> None:
 def load_explainer(run: Path, *, with_llm: bool, device: str = "cpu"):
     """(stage-2 model in eval mode, Q-Former tokenizer, preset, config, LanguageModel or None) of a stage-2 run."""
     config = runs.read_config(run)
-    llm = load_llm(resolve_spec(config["llm"], config["preset"]), seed=config["seed"]) if with_llm else None
+    llm = None
+    if with_llm:  # a Hub LLM whose recorded snapshot path is gone is found again by repo and commit
+        moved = {"weights": config["llm"], "weights_source": config.get("llm_source")}
+        llm = load_llm(resolve_spec(get_preset(config["preset"]).local_weights(moved), config["preset"]),
+                       seed=config["seed"], dtype=config.get("llm_dtype", "float32"))
     model, tokenizer, preset = build_explainer(config, scorer.load_run(runs.referenced_run(run, config))[:3], llm,
                                                pretrained=False, seed=config["seed"])
     load_run_state(model, Path(run) / runs.MODEL_FILE)

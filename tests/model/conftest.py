@@ -73,3 +73,13 @@ def make_vqa_folder(tmp_path):
     def make(name="db", **kwargs):
         return add_labels_and_vqa(build_folder(tmp_path / name, **kwargs))
     return make
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny matrix products: a second thread only spins against other jobs (measured 40x slower under load)."""
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

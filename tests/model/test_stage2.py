@@ -19,13 +19,7 @@ from aigciqa.model.feedback import Stage3Options, train_stage3
 from aigciqa.model.instruction import Stage2Options, train_stage2
 from aigciqa.model.scorer import TrainOptions, train
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matrix products: a second thread only spins against other jobs (measured 40x slower under load)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 LOOP = dict(split="split1", lr=1e-3, progress=False, cpu=True)
@@ -207,7 +201,8 @@ def test_stage2_input_errors_exit_2(make_folder, make_vqa_folder, tmp_path, caps
     (bare.root / "vqa.jsonl").write_text('{"image_id": "p0-0", "question": "q?", "answer": "a"}\n')
     assert main(["train", "instruct", str(bare.root), *args, "--from", "mint-iqa-tiny", "--llm",
                  str(tmp_path / "nope.gguf")]) == 2
-    assert "LLM file not found" in _error(capsys)
+    line = _error(capsys)
+    assert "nope.gguf: --llm not found" in line and "Hub repo id" in line
     (tmp_path / "fake.gguf").write_bytes(b"PK\x03\x04 not a model")
     assert main(["train", "instruct", str(bare.root), *args, "--from", "mint-iqa-tiny", "--llm",
                  str(tmp_path / "fake.gguf")]) == 2

@@ -7,6 +7,7 @@ The model code never asks which preset it has: it calls these. A new preset is o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 from aigciqa.common.deps import missing
@@ -55,12 +56,40 @@ class Preset:
     initial_queries: Callable = no_initial_queries
     needs: tuple[str, ...] = ()  # import names of the packages holding its weights
     install_hint: str = ""  # the command that installs them
+    # The --weights spec used when none is given ("" = none): a local path or a Hub spec (aigciqa.weights).
+    default_weights: str = ""
+    weights_layout: str = "a local folder"  # what --weights should hold, for errors
+    # Without --llm, stage 2 uses the language model (and projection) of the --weights checkpoint.
+    llm_from_weights: bool = False
 
     def check_installed(self) -> None:
         """A clear error naming the install command when the preset's weight packages are missing."""
         absent = missing(self.needs)
         if absent:
             raise InputError(f"preset '{self.name}' needs the packages {', '.join(absent)}: {self.install_hint}")
+
+    def weights_entries(self, spec: str | None) -> dict:
+        """The config.json entries for ``--weights`` (default: the preset's): ``weights`` the local path the
+        model loads from, ``weights_source`` what it is (repo id, revision, resolved commit, sha256 of every
+        file). A Hub spec goes through :mod:`aigciqa.weights` (cache, HF_HUB_OFFLINE); one neither local
+        nor cached is an InputError naming the download command."""
+        spec = spec or self.default_weights
+        if not spec:
+            return {"weights": None}
+        from aigciqa.weights.resolve import resolve
+        resolved = resolve(spec, what=f"--weights (preset '{self.name}')", hint=self.weights_layout)
+        return {"weights": str(resolved.path.resolve()), "weights_source": resolved.record()}
+
+    def local_weights(self, config: dict) -> str | None:
+        """The local path a run's model loads from: its recorded ``weights``, or, when that path is gone (the
+        database folder moved to a machine whose Hub cache is elsewhere), the recorded repo at the recorded
+        commit resolved again through this machine's cache."""
+        path, source = config.get("weights"), config.get("weights_source") or {}
+        if path and not Path(path).exists() and source.get("repo_id") and source.get("commit"):
+            from aigciqa.weights.resolve import resolve
+            spec = f"{source['repo_id']}@{source['commit']}" + (f":{source['filename']}" if source.get("filename") else "")
+            return str(resolve(spec, what=f"the run's weights (preset '{self.name}')").path.resolve())
+        return path
 
     def components(self, *, pretrained: bool = True, weights=None):
         """(image encoder, Q-Former, tokenizer)."""

@@ -1,6 +1,10 @@
-"""The ``paper`` preset: the InstructBLIP vision tower (EVA-CLIP ViT-g/14) and Q-Former, loaded from a local
-transformers checkpoint folder (``--weights DIR``), with its BERT tokenizer. Needs the weights and, in
-practice, a GPU; its stage-2 LLM (Vicuna-7B in the paper) is given with ``--llm``."""
+"""The ``paper`` preset: the whole InstructBLIP checkpoint (section IV-B/IV-C-2). Stage 1 takes its vision tower
+(EVA-CLIP ViT-g/14), Q-Former, query tokens and the Q-Former's BERT tokenizer; stage 2 starts its
+instruction-aware Q-Former, queries, projection (``language_projection``) and frozen LLM (Vicuna-7B) from
+the same checkpoint (see :mod:`aigciqa.model.llm`), so it starts from InstructBLIP as the paper says.
+
+``--weights`` is a local folder or a Hub spec (default ``Salesforce/instructblip-vicuna-7b``, resolved
+through :mod:`aigciqa.weights`); in practice it needs a GPU."""
 
 from __future__ import annotations
 
@@ -9,13 +13,14 @@ from pathlib import Path
 from aigciqa.errors import InputError
 from aigciqa.model.presets.base import CLIP_MEAN, CLIP_STD, Preset, needs_llm_option
 from aigciqa.model.presets.tiny import tiny_tokenizer
+from aigciqa.weights.defaults import DEFAULTS
 
 PAPER_LAYOUT = " ".join("""\
-a local transformers InstructBLIP checkpoint folder (for example a download of
-Salesforce/instructblip-vicuna-7b, only its config.json, *.safetensors and qformer_tokenizer/ are read):
-config.json with vision_config and qformer_config, the weights as *.safetensors
-(keys vision_model.*, qformer.*, query_tokens), and the Q-Former's BERT tokenizer in
-qformer_tokenizer/ (vocab.txt)""".split())  # one line: errors print on one line
+a transformers InstructBLIP checkpoint (a local folder or a Hub repo id such as
+Salesforce/instructblip-vicuna-7b, the default): config.json with vision_config, qformer_config and
+text_config, the weights as *.safetensors (keys vision_model.*, qformer.*, query_tokens,
+language_projection.*, language_model.*), the LLM's tokenizer files and the Q-Former's BERT tokenizer
+in qformer_tokenizer/ (vocab.txt)""".split())  # one line: errors print on one line
 
 
 def build(pretrained: bool, weights):
@@ -89,6 +94,8 @@ def load_weights(folder: Path, modules: dict) -> None:
 
 
 PRESET = Preset(
-    name="paper", description="InstructBLIP ViT-g/14 + Q-Former from a local checkpoint folder (--weights DIR)",
+    name="paper", description="the whole InstructBLIP checkpoint (ViT-g/14, Q-Former, projection, Vicuna-7B): "
+                              f"--weights DIR or Hub id (default {DEFAULTS['instructblip'].spec})",
     image_size=224, mean=CLIP_MEAN, std=CLIP_STD, max_text_tokens=128, num_queries=32,
-    build=build, build_qformer=build_qformer, default_llm=needs_llm_option("paper"), initial_queries=query_tokens)
+    build=build, build_qformer=build_qformer, default_llm=needs_llm_option("paper"), initial_queries=query_tokens,
+    default_weights=DEFAULTS["instructblip"].spec, weights_layout=PAPER_LAYOUT, llm_from_weights=True)
