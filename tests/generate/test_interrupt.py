@@ -12,7 +12,7 @@ from aigciqa.generate.run import run_generate
 
 # A child process that runs generate and SIGKILLs itself at a chosen point:
 #   after_image N : right after the N-th image file is written (its row is not yet in images.csv)
-#   in_manifest N : inside the N-th images.csv write, after its temp file is complete, before the rename
+#   in_manifest N : at the N-th rename of images.csv (after that commit's journal record)
 CHILD = textwrap.dedent("""
     import json, os, signal, sys
     import aigciqa.database.atomic as atomic
@@ -59,14 +59,16 @@ def test_sigkill_then_resume_gives_the_uninterrupted_images(tmp_path, tiny_confi
     child = run_child(root, mode, n, tiny_config)
     assert child.returncode == -9, child.stderr[-2000:]
     images = check_consistent(root)
-    # flush_every=2: 'after_image 3' leaves 2 listed rows and a 3rd file; 'in_manifest 2' leaves the
-    # first manifest (2 rows) and a stray temp file of the second.
-    assert len(images) == 2
+    # flush_every=2: 'after_image 3' leaves 2 listed rows and a 3rd file. 'in_manifest 2' kills at the
+    # rename of the second images.csv, which comes after that commit's record (the folder's journal):
+    # the next reader rolls the commit forward, so all 4 rows of the second flush are listed.
+    listed = {"after_image": 2, "in_manifest": 4}[mode]
+    assert len(images) == listed
     for row in images.itertuples():
         assert (root / row.path).read_bytes() == (tmp_path / "full" / row.path).read_bytes()
     resumed = run_generate(root, generators=["stable_diffusion", "unidiffuser"], per_prompt=2, limit_prompts=2,
                            weights={"*": "tiny"}, config=tiny_config, progress=False)
-    assert resumed.finished_before == 2 and resumed.generated == 6
+    assert resumed.finished_before == listed and resumed.generated == 8 - listed
     assert read_pngs(root) == read_pngs(tmp_path / "full")
     assert len(check_consistent(root)) == 8
     assert not list(root.rglob("*.tmp"))
