@@ -24,15 +24,24 @@ def evaluate_run(run: str | Path, root: str | Path, *, split: str | None = None,
 
     Without ``split`` every image of the folder is evaluated (a cross-database test).
     """
+    data, rows, predicted = predict_folder(run, root, split=split, part=part, batch_size=batch_size, cpu=cpu,
+                                           progress=progress)
+    result: dict = {"run": str(run), "database": data.card["name"], "split": split, "part": part if split else "all",
+                    "images": int(len(rows))}
+    return {**result, **prediction_metrics(data, rows, predicted, part if split else "evaluated")}
+
+
+def predict_folder(run: str | Path, root: str | Path, *, split: str | None = None, part: str = "test",
+                   batch_size: int = 8, cpu: bool = False, progress: bool = False):
+    """(ModelData, rows, MOS-scale predictions of those rows) as ``evaluate`` makes them: the folder's texts
+    built as the run's training built its own."""
     config = runs.read_config(Path(run))
     data = load_model_data(root, perspectives=config["perspectives"], split=split,
                            use_segments=config.get("segments", True), need_mos=False, need_parts=(part,) if split else ())
     rows = data.part(part) if split else np.arange(len(data.image_ids))
     model, tokenizer, preset, _ = load_run(run, device=pick_device(cpu))
-    predicted = predict_rows(model, tokenizer, preset, data, rows, batch_size, pick_device(cpu), show_progress=progress)
-    result: dict = {"run": str(run), "database": data.card["name"], "split": split, "part": part if split else "all",
-                    "images": int(len(rows))}
-    return {**result, **prediction_metrics(data, rows, predicted, part if split else "evaluated")}
+    return data, rows, predict_rows(model, tokenizer, preset, data, rows, batch_size, pick_device(cpu),
+                                    show_progress=progress)
 
 
 def prediction_metrics(data, rows, predicted: np.ndarray, what: str) -> dict:
