@@ -1,5 +1,5 @@
 """Evaluation of a trained run on a database folder (its own or another: cross-database, Table IX) and
-scoring of loose image files."""
+scoring of image files, a CSV of them or a database folder with the text the run was trained on."""
 
 from __future__ import annotations
 
