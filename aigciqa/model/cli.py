@@ -164,20 +164,29 @@ def run_score(args) -> int:
     if args.question and not args.explain:
         raise InputError("--question needs --explain")
     target = _json_target(args)
-    from aigciqa.model.evaluate import score_images
-    perspectives, scores = score_images(args.model, args.images, args.prompt, batch_size=args.batch_size,
-                                        cpu=args.cpu, progress=not args.quiet and len(args.images) > args.batch_size)
-    rows = [{"image": str(path), **{p: float(s) for p, s in zip(perspectives, row)}}
-            for path, row in zip(args.images, scores)]
+    from aigciqa.model.evaluate import score_inputs, score_source
+    segments = {name: getattr(args, name) for name in ("style", "content", "atmosphere") if getattr(args, name)}
+    inputs = score_source(args.images, args.prompt, segments)
+    if args.explain and inputs.source:
+        raise InputError("--explain takes image files with --prompt, not a CSV or database folder", field="--explain")
+    perspectives, scores, texts = score_inputs(args.model, inputs, batch_size=args.batch_size, cpu=args.cpu,
+                                               progress=not args.quiet and len(inputs.paths) > args.batch_size)
+    rows = [{"image": name, **{p: float(s) for p, s in zip(perspectives, row)},
+             **{column: float(values[k]) for column, values in inputs.mos.items()}}
+            for k, (name, row) in enumerate(zip(inputs.names, scores))]
+    if args.out:
+        import pandas as pd
+        from aigciqa.database.atomic import write_text_atomic
+        write_text_atomic(args.out, pd.DataFrame(rows).to_csv(index=False))
     if target != "-":
-        width = max(len(str(p)) for p in args.images)
+        width = max(len(name) for name in inputs.names)
         print(f"{'image':<{width}}" + "".join(f"{p:>16}" for p in perspectives))
-        for path, row in zip(args.images, scores):
-            print(f"{str(path):<{width}}" + "".join(f"{s:>16.3f}" for s in row))
+        for name, row in zip(inputs.names, scores):
+            print(f"{name:<{width}}" + "".join(f"{s:>16.3f}" for s in row))
     answers = None
     if args.explain:
         from aigciqa.model.explain import explain_images
-        answers = explain_images(args.model, args.images, args.prompt, args.question, batch_size=args.batch_size,
+        answers = explain_images(args.model, args.images, texts[0], args.question, batch_size=args.batch_size,
                                  max_new_tokens=args.max_new_tokens, cpu=args.cpu)
         if target != "-":
             for item in answers:
@@ -241,7 +250,7 @@ def upgrade_argv(argv: list[str]) -> list[str]:
 
 
 def register(subparsers) -> None:
-    from aigciqa.cli import add_command, add_db_argument, add_json_argument
+    from aigciqa.cli import add_command, add_db_argument, add_json_argument, add_out_argument
     from aigciqa.model.presets import presets_help
     from aigciqa.model.stages import STAGE_MODULES
     assert set(STAGE_MODULES) == set(STAGE_COMMANDS)  # a new stage needs its subcommand here too
@@ -366,16 +375,29 @@ def register(subparsers) -> None:
     score = add_command(
         subparsers, "score",
         description="""
-        Input: image files, the prompt they were generated from, a run folder (stage 1 or 3 scores
-        with its regressors, stage 2 with stage 1's).
-        Output: one row per image with a score per perspective on the training data's MOS scale;
-        --explain (a stage-2/3 run): the LLM's answer per image to each perspective's rating question,
-        or to each --question. --json FILE: the scores as JSON (with --explain: {scores, explanations}).""",
+        Input: a run folder (--model; stage 1 or 3 scores with its regressors, stage 2 with stage 1's) and
+        either image files with the prompt they were generated from (--prompt), one CSV with a row per
+        image (columns path and prompt, optionally style, content and atmosphere; paths relative to the
+        CSV), or one database folder (its images.csv, prompts.csv and, if present, mos.csv). The model
+        reads exactly the text it was trained on: the prompt and, for a run trained with segments, its
+        style/content/atmosphere, given (--style/--content/--atmosphere, CSV or folder columns) or made as
+        the run's database made them (its own segments for its own prompts, else the recorded segmenter:
+        rules, or the LLM when installed); when none can be made, exit status 2.
+        Output: one row per image (image, a score per perspective on the training data's MOS scale, and
+        a folder's MOS) as a table; -o FILE writes the rows as CSV; --json FILE as JSON (with --explain:
+        {scores, explanations}). --explain (a stage-2/3 run, image files): the LLM's answer per image to
+        each perspective's rating question, or to each --question.""",
         example=('aigciqa score a.png b.png --prompt "a red bicycle" --model db/runs/mint-iqa-small\n'
+                 'aigciqa score generated.csv --model db/runs/mint-iqa-small -o scores.csv\n'
+                 'aigciqa score other-db/ --model db/runs/mint-iqa-small --json scores.json\n'
                  'aigciqa score a.png --prompt "a red bicycle" --model db/runs/mint-iqa-small-instruct --explain'))
-    score.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
-    score.add_argument("--prompt", required=True, help="the text prompt of the images")
+    score.add_argument("images", nargs="+", metavar="IMAGE",
+                       help="image files, or one CSV (path,prompt[,style,content,atmosphere]), or one database folder")
+    score.add_argument("--prompt", help="the text prompt of the image files")
+    for name in ("style", "content", "atmosphere"):
+        score.add_argument(f"--{name}", metavar="TEXT", help=f"the prompt's {name} segment (image files)")
     score.add_argument("--model", required=True, metavar="RUN", help="run folder (DB/runs/NAME)")
+    add_out_argument(score, "FILE", "write one CSV row per image (image, scores per perspective, a folder's MOS)")
     add_json_argument(score)
     score.add_argument("--explain", action="store_true", help="also answer questions about each image (stage-2/3 run)")
     score.add_argument("--question", action="append", metavar="TEXT",

@@ -60,6 +60,21 @@ def compose_text(prompt: str, segments: dict[str, str], use_segments: bool) -> s
     return ". ".join(part for part in parts if part)
 
 
+def image_prompts(folder: DatabaseFolder, card: dict, prompt_ids) -> list[tuple[str, dict[str, str]]]:
+    """Per image (by its prompt id): its prompt and segments from prompts.csv; ("", {}) without a row."""
+    if not folder.has("prompts"):
+        return [("", {}) for _ in prompt_ids]
+    prompts = folder.read_table("prompts", card).set_index("prompt_id")
+    found = []
+    for prompt_id in prompt_ids:
+        if prompt_id not in prompts.index:
+            found.append(("", {}))
+            continue
+        row = prompts.loc[prompt_id]
+        found.append((str(row["prompt"]), {c: str(row[c]) for c in SEGMENT_COLUMNS if c in prompts.columns}))
+    return found
+
+
 def load_model_data(root: str | Path, *, perspectives: list[str] | None = None, split: str | None = None,
                     use_segments: bool = True, need_mos: bool = True, need_parts=("train",),
                     check_files: bool = True) -> ModelData:
@@ -77,14 +92,8 @@ def load_model_data(root: str | Path, *, perspectives: list[str] | None = None, 
             raise InputError(f"perspective '{name}' is not in the card ({', '.join(card['perspectives'])})",
                              file=str(folder.root / "dataset.json"), field="perspectives")
 
-    texts = [""] * len(images)
-    if folder.has("prompts"):
-        prompts = folder.read_table("prompts", card).set_index("prompt_id")
-        for i, prompt_id in enumerate(images["prompt_id"]):
-            if prompt_id in prompts.index:
-                row = prompts.loc[prompt_id]
-                segments = {c: str(row[c]) for c in SEGMENT_COLUMNS if c in prompts.columns}
-                texts[i] = compose_text(str(row["prompt"]), segments, use_segments)
+    texts = [compose_text(prompt, segments, use_segments)
+             for prompt, segments in image_prompts(folder, card, images["prompt_id"])]
 
     parts = None
     if split is not None:

@@ -112,9 +112,10 @@ def check_image_files(images) -> None:
             raise InputError(f"image file not found (argument {number})", file=str(path))
 
 
-def image_files_data(images, prompt: str, config: dict) -> ModelData:
-    """Loose image files sharing one prompt, as ModelData rows (no folder, no targets)."""
+def image_files_data(images, texts: str | list[str], config: dict) -> ModelData:
+    """Loose image files as ModelData rows (no folder, no targets), with one text for all or one per image."""
     paths = [Path(p) for p in images]
+    texts = [texts] * len(paths) if isinstance(texts, str) else list(texts)
     return ModelData(root=Path("."), card={"mos_range": config["mos_range"], "name": ""},
                      perspectives=config["perspectives"], image_ids=[p.name for p in paths], paths=paths,
-                     texts=[prompt] * len(paths), prompt_ids=[""] * len(paths), targets=None, parts=None)
+                     texts=texts, prompt_ids=[""] * len(paths), targets=None, parts=None)

@@ -37,7 +37,7 @@ def test_train_evaluate_score_end_to_end(make_folder, tmp_path, capsys):
     result = json.loads(out_json.read_text())
     assert result["images"] == 8 and set(result["metrics"]) == {"quality", "authenticity", "average"}
     images = [str(folder.root / f"images/gen/p0-{k}.png") for k in (1, 2, 3)]
-    assert main(["score", *images, "--prompt", "a photo", "--model", str(run), "--format", "json"]) == 0
+    assert main(["score", *images, "--prompt", "a photo", "--style", "photo", "--model", str(run), "--format", "json"]) == 0
     scores = json.loads(capsys.readouterr().out)
     assert len(scores) == 3 and set(scores[0]) == {"image", "quality", "authenticity"}
 
@@ -92,11 +92,11 @@ def test_corrupt_and_foreign_checkpoints_exit_2(make_folder, tmp_path, capsys):
     config = json.loads((run / "config.json").read_text())
     (run / "config.json").write_text(json.dumps({**config, "perspectives": ["quality", "authenticity", "x"]}))
     image = str(folder.root / "images/gen/p0-1.png")
-    assert main(["score", image, "--prompt", "a", "--model", str(run)]) == 2
+    assert main(["score", image, "--prompt", "a photo of thing 0", "--model", str(run)]) == 2
     assert "checkpoint does not fit this model" in _error(capsys)
     (run / "config.json").write_text(json.dumps(config))
     (run / "model.safetensors").write_bytes(b"not a safetensors file")
-    assert main(["score", image, "--prompt", "a", "--model", str(run)]) == 2
+    assert main(["score", image, "--prompt", "a photo of thing 0", "--model", str(run)]) == 2
     assert "corrupt checkpoint" in _error(capsys)
 
 
