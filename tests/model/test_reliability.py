@@ -198,7 +198,9 @@ def test_train_killed_at_any_checkpoint_write_resumes_to_the_uninterrupted_weigh
     assert run_train(whole, 0, count_file=count).returncode == 0
     reference, points = weights_of(whole), int(count.read_text())
     assert points > 10
-    for kill_at in range(1, points + 1, 3):  # every third write point (each kill starts torch twice)
+    # Every sixth write point (53 in all: staging, the commit record, the renames of three commits): each
+    # kill starts torch twice, so every point would take ten minutes on two shared cores.
+    for kill_at in range(1, points + 1, 6):
         root = tmp_path / f"kill{kill_at}"
         shutil.copytree(pristine, root)
         killed = run_train(root, kill_at)
