@@ -103,99 +103,102 @@ def fit(root, options: LoopOptions, config: dict, make_task, resume_keys) -> tup
     """The training loop of every stage: train (or resume) the task ``make_task(device)`` builds in
     ``root/runs/<options.run_name()>``, one all-or-nothing checkpoint per epoch. Returns the result and
     the device."""
+    with writer_lock(DatabaseFolder(root)):  # the whole run: a second train of this folder exits 2 naming it
+        return _fit_locked(root, options, config, make_task, resume_keys)
+
+
+def _fit_locked(root, options: LoopOptions, config: dict, make_task, resume_keys) -> tuple[TrainResult, object]:
     folder = DatabaseFolder(root)
-    with writer_lock(folder):  # the whole run: a second train of this folder exits 2 naming this one
-        run_rel = f"runs/{options.run_name()}"
-        run_dir = folder.path(run_rel)
-        start_epoch, state, state_tensors = 0, None, None
-        if options.resume:
-            state, state_tensors = _read_resume_state(run_dir, config, resume_keys)
-            start_epoch = state["epoch"]
-        elif (run_dir / runs.CONFIG_FILE).exists():
-            raise InputError(f"run '{options.run_name()}' exists: pass --resume to continue it or --run NAME "
-                             "for a new one", file=str(run_dir))
+    run_rel = f"runs/{options.run_name()}"
+    run_dir = folder.path(run_rel)
+    start_epoch, state, state_tensors = 0, None, None
+    if options.resume:
+        state, state_tensors = _read_resume_state(run_dir, config, resume_keys)
+        start_epoch = state["epoch"]
+    elif (run_dir / runs.CONFIG_FILE).exists():
+        raise InputError(f"run '{options.run_name()}' exists: pass --resume to continue it or --run NAME "
+                         "for a new one", file=str(run_dir))
 
-        import torch
-        from accelerate import Accelerator
-        from accelerate.utils import set_seed
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
 
-        accelerator = Accelerator(cpu=options.cpu, mixed_precision=options.mixed_precision,
-                                  gradient_accumulation_steps=options.grad_accum)
-        set_seed(options.seed)
-        task = make_task(accelerator.device)
-        model = task.model
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        optimizer = torch.optim.Adam(trainable, lr=options.lr, betas=(0.9, 0.999))
+    accelerator = Accelerator(cpu=options.cpu, mixed_precision=options.mixed_precision,
+                              gradient_accumulation_steps=options.grad_accum)
+    set_seed(options.seed)
+    task = make_task(accelerator.device)
+    model = task.model
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=options.lr, betas=(0.9, 0.999))
 
-        examples = task.examples
-        world, rank = accelerator.num_processes, accelerator.process_index
-        batches_per_process = math.ceil(math.ceil(len(examples) / options.batch_size) / world)
-        # A partial accumulation at the end of an epoch is dropped (like drop_last), so every epoch starts
-        # clean and a resumed run matches an uninterrupted one.
-        steps_per_epoch = max(1, batches_per_process // options.grad_accum)
-        # The scheduler steps once per optimizer step; it is not handed to accelerate (which would step it
-        # once per process) because each process already sees only its share of the batches.
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps_per_epoch * options.epochs)
-        model, optimizer = accelerator.prepare(model, optimizer)
-        history: list[dict] = []
-        best = {"epoch": None, "srcc": -math.inf}  # "srcc" holds the selection score (task.selection)
-        if state is not None:
-            _restore(task, accelerator.unwrap_model(model), optimizer, scheduler, state, state_tensors, run_dir)
-            history, best = state["history"], state["best"]
+    examples = task.examples
+    world, rank = accelerator.num_processes, accelerator.process_index
+    batches_per_process = math.ceil(math.ceil(len(examples) / options.batch_size) / world)
+    # A partial accumulation at the end of an epoch is dropped (like drop_last), so every epoch starts
+    # clean and a resumed run matches an uninterrupted one.
+    steps_per_epoch = max(1, batches_per_process // options.grad_accum)
+    # The scheduler steps once per optimizer step; it is not handed to accelerate (which would step it
+    # once per process) because each process already sees only its share of the batches.
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps_per_epoch * options.epochs)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    history: list[dict] = []
+    best = {"epoch": None, "srcc": -math.inf}  # "srcc" holds the selection score (task.selection)
+    if state is not None:
+        _restore(task, accelerator.unwrap_model(model), optimizer, scheduler, state, state_tensors, run_dir)
+        history, best = state["history"], state["best"]
 
-        result = TrainResult(run_dir=run_dir, history=history, main_process=accelerator.is_main_process)
-        last_epoch = options.epochs if options.stop_after is None else min(options.epochs,
-                                                                           start_epoch + options.stop_after)
-        for epoch in range(start_epoch, last_epoch):
-            started = time.perf_counter()
-            model.train()
-            accelerator.step = 0  # accelerate's accumulation counter: restart it each epoch
-            order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(options.seed * 100003 + epoch))
-            batches = [order[i:i + options.batch_size] for i in range(0, len(order), options.batch_size)]
-            # Every process must take the same number of steps (DDP all-reduces each one): wrap around,
-            # as torch's DistributedSampler pads.
-            batches += batches[: (-len(batches)) % world]
-            mine = batches[rank::world]
-            epoch_losses = []
-            batches_shown = progress_bar(mine, f"epoch {epoch + 1}/{options.epochs}",
-                                         options.progress and accelerator.is_main_process)
-            for batch in batches_shown:
-                with accelerator.accumulate(model):
-                    loss = task.batch_loss(model, [examples[int(i)] for i in batch])
-                    if not torch.isfinite(loss):
-                        raise InputError(nonfinite_loss_message(loss.item(), epoch, updated=bool(result.losses
-                                                                                                  or epoch_losses)),
-                                         file=str(run_dir))
-                    accelerator.backward(loss)
-                    optimizer.step()
-                    if accelerator.sync_gradients:
-                        scheduler.step()
-                    optimizer.zero_grad()
-                epoch_losses.append(float(loss.detach()))
-            (optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer).zero_grad()
-            result.losses += epoch_losses
-            record = {"epoch": epoch + 1, "train_loss": float(np.mean(epoch_losses)),
-                      "lr": float(scheduler.get_last_lr()[0]), "seconds": time.perf_counter() - started}
-            improved = epoch == 0 and best["epoch"] is None
-            if task.validate is not None:
-                metrics, score = task.validate(accelerator.unwrap_model(model))
-                record["val"] = metrics
-                if not math.isnan(score) and score > best["srcc"]:
-                    best, improved = {"epoch": epoch + 1, "srcc": score}, True
-            else:
-                best, improved = {"epoch": epoch + 1, "srcc": float("nan")}, True  # no val part: keep the last
-            if best["epoch"] is None:
-                best, improved = {"epoch": epoch + 1, "srcc": -math.inf}, True
-            history.append(record)
-            if accelerator.is_main_process:
-                _save(folder, run_rel, config, task, accelerator.unwrap_model(model), optimizer, scheduler,
-                      {"epoch": epoch + 1, "history": history, "best": best}, improved)
-            accelerator.wait_for_everyone()
+    result = TrainResult(run_dir=run_dir, history=history, main_process=accelerator.is_main_process)
+    last_epoch = options.epochs if options.stop_after is None else min(options.epochs,
+                                                                       start_epoch + options.stop_after)
+    for epoch in range(start_epoch, last_epoch):
+        started = time.perf_counter()
+        model.train()
+        accelerator.step = 0  # accelerate's accumulation counter: restart it each epoch
+        order = torch.randperm(len(examples), generator=torch.Generator().manual_seed(options.seed * 100003 + epoch))
+        batches = [order[i:i + options.batch_size] for i in range(0, len(order), options.batch_size)]
+        # Every process must take the same number of steps (DDP all-reduces each one): wrap around,
+        # as torch's DistributedSampler pads.
+        batches += batches[: (-len(batches)) % world]
+        mine = batches[rank::world]
+        epoch_losses = []
+        batches_shown = progress_bar(mine, f"epoch {epoch + 1}/{options.epochs}",
+                                     options.progress and accelerator.is_main_process)
+        for batch in batches_shown:
+            with accelerator.accumulate(model):
+                loss = task.batch_loss(model, [examples[int(i)] for i in batch])
+                if not torch.isfinite(loss):
+                    updated = bool(result.losses or epoch_losses)  # any optimizer step in this invocation
+                    raise InputError(nonfinite_loss_message(loss.item(), epoch, updated), file=str(run_dir))
+                accelerator.backward(loss)
+                optimizer.step()
+                if accelerator.sync_gradients:
+                    scheduler.step()
+                optimizer.zero_grad()
+            epoch_losses.append(float(loss.detach()))
+        (optimizer.optimizer if hasattr(optimizer, "optimizer") else optimizer).zero_grad()
+        result.losses += epoch_losses
+        record = {"epoch": epoch + 1, "train_loss": float(np.mean(epoch_losses)),
+                  "lr": float(scheduler.get_last_lr()[0]), "seconds": time.perf_counter() - started}
+        improved = epoch == 0 and best["epoch"] is None
+        if task.validate is not None:
+            metrics, score = task.validate(accelerator.unwrap_model(model))
+            record["val"] = metrics
+            if not math.isnan(score) and score > best["srcc"]:
+                best, improved = {"epoch": epoch + 1, "srcc": score}, True
+        else:
+            best, improved = {"epoch": epoch + 1, "srcc": float("nan")}, True  # no val part: keep the last
+        if best["epoch"] is None:
+            best, improved = {"epoch": epoch + 1, "srcc": -math.inf}, True
+        history.append(record)
+        if accelerator.is_main_process:
+            _save(folder, run_rel, config, task, accelerator.unwrap_model(model), optimizer, scheduler,
+                  {"epoch": epoch + 1, "history": history, "best": best}, improved)
+        accelerator.wait_for_everyone()
 
-        result.best_epoch = best["epoch"]
-        result.best = best
-        result.history = history
-        return result, accelerator.device
+    result.best_epoch = best["epoch"]
+    result.best = best
+    result.history = history
+    return result, accelerator.device
 
 
 def nonfinite_loss_message(loss: float, epoch: int, updated: bool) -> str:
