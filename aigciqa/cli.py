@@ -165,6 +165,33 @@ def add_range_argument(parser, flag: str, help: str) -> None:
     parser.add_argument(flag, nargs=2, type=float, metavar=("LOW", "HIGH"), action=_RangeAction, help=help)
 
 
+def whole_number(minimum: int):
+    """An argparse type: a whole number of at least ``minimum`` (``--batch-size 0`` is refused at parse
+    time, exit status 2, instead of failing later or doing nothing)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{value} is below the least allowed, {minimum}")
+        return value
+    parse.__name__ = "whole number"
+    return parse
+
+
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number above 0 (``--lr nan``, ``--lr -1`` refused at parse time)."""
+    import math
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number above 0")
+    return value
+
+
 def build_parser(commands=None) -> argparse.ArgumentParser:
     """The parser; ``commands`` (default: all) get their full subparser, the others only their name and
     summary, so building it imports just the stage modules it needs."""

@@ -26,41 +26,55 @@ def _loop_options(args) -> dict:
 
 
 def run_train_scorer(args) -> int:
+    if args.bins is not None and args.loss != "ce":
+        raise InputError(f"the bins of the cross-entropy loss only: add --loss ce (this run's loss is "
+                         f"{args.loss})", field="--bins")
     _need_torch()
     from aigciqa.model.scorer import TrainOptions, train
     options = TrainOptions(
         **_loop_options(args), preset=args.preset, split=args.split, fix_rate=args.fix_rate, loss=args.loss,
-        bins=args.bins, segments=not args.no_segments, perspectives=args.perspective or None,
+        bins=(args.bins or 5) if args.loss == "ce" else 1, segments=not args.no_segments,
+        perspectives=args.perspective or None,
         lora_rank=args.lora_rank, weights=args.weights, cache_features=not args.no_cache)
     runs = []
-    if args.per_perspective:
-        # One model per perspective (Table XIV's alternative to joint training).
-        from aigciqa.model.data import load_model_data
-        perspectives = options.perspectives or load_model_data(args.db, split=None, need_mos=False,
-                                                               check_files=False).perspectives
-        for name in perspectives:
-            single = TrainOptions(**{**options.__dict__, "perspectives": [name],
-                                     "run": f"{options.run_name()}-{name}"})
-            runs.append(train(args.db, single))
-    else:
-        runs.append(train(args.db, options))
+    with _train_lock(args.db):
+        if args.per_perspective:
+            # One model per perspective (Table XIV's alternative to joint training).
+            from aigciqa.model.data import load_model_data
+            perspectives = options.perspectives or load_model_data(args.db, split=None, need_mos=False,
+                                                                   check_files=False).perspectives
+            for name in perspectives:
+                single = TrainOptions(**{**options.__dict__, "perspectives": [name],
+                                         "run": f"{options.run_name()}-{name}"})
+                runs.append(train(args.db, single))
+        else:
+            runs.append(train(args.db, options))
     return _report_runs(runs)
 
 
 def run_train_instruct(args) -> int:
     _need_torch()
     from aigciqa.model.instruction import Stage2Options, train_stage2
-    return _report_runs([train_stage2(args.db, Stage2Options(
-        **_loop_options(args), from_run=args.from_run, split=args.split, llm=args.llm,
-        zero_connection=not args.no_zero_connection, llm_lora_rank=args.llm_lora_rank, weights=args.weights,
-        max_answer_tokens=args.max_answer_tokens, vqa=args.vqa))])
+    with _train_lock(args.db):
+        return _report_runs([train_stage2(args.db, Stage2Options(
+            **_loop_options(args), from_run=args.from_run, split=args.split, llm=args.llm,
+            zero_connection=not args.no_zero_connection, llm_lora_rank=args.llm_lora_rank, weights=args.weights,
+            max_answer_tokens=args.max_answer_tokens, vqa=args.vqa))])
 
 
 def run_train_feedback(args) -> int:
     _need_torch()
     from aigciqa.model.feedback import Stage3Options, train_stage3
-    return _report_runs([train_stage3(args.db, Stage3Options(**_loop_options(args), from_run=args.from_run,
-                                                             split=args.split))])
+    with _train_lock(args.db):
+        return _report_runs([train_stage3(args.db, Stage3Options(**_loop_options(args), from_run=args.from_run,
+                                                                 split=args.split))])
+
+
+def _train_lock(db):
+    """The folder's writer lock over a whole training command (reading, every epoch, test metrics)."""
+    from aigciqa.database import DatabaseFolder
+    from aigciqa.model.loop import writer_lock
+    return writer_lock(DatabaseFolder(db))
 
 
 def _report_runs(runs) -> int:
@@ -98,6 +112,8 @@ def run_evaluate(args) -> int:
         if args.model or args.vqa:
             raise InputError("--answers scores an answers file: it takes no --model or --vqa")
         return report_answers_accuracy(args.db, args.answers, target)
+    if args.limit is not None and not args.vqa:
+        raise InputError("counts the images of --vqa only: add --vqa or leave --limit out", field="--limit")
     if not args.model:
         raise InputError("--model RUN is needed (or --answers FILE to score an answers file)", field="--model")
     _need_torch()
@@ -197,27 +213,30 @@ def run_score(args) -> int:
 
 
 def _common(parser) -> None:
-    parser.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8, the paper's)")
+    from aigciqa.cli import whole_number
+    parser.add_argument("--batch-size", type=whole_number(1), default=8, help="images per batch (default 8, the paper's)")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
 def _loop(parser) -> None:
     """The training-loop options every stage takes."""
+    from aigciqa.cli import positive_number, whole_number
     parser.add_argument("--split", required=True, metavar="COLUMN", help="column of splits.csv to use")
     parser.add_argument("--run", metavar="NAME", help="run name under DB/runs")
-    parser.add_argument("--epochs", type=int, default=10, help="epochs (default 10)")
-    parser.add_argument("--lr", type=float, default=1e-5, help="peak learning rate, cosine-annealed (default 1e-5)")
+    parser.add_argument("--epochs", type=whole_number(1), default=10, help="epochs (default 10)")
+    parser.add_argument("--lr", type=positive_number, default=1e-5, help="peak learning rate, cosine-annealed (default 1e-5)")
     parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    parser.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps (default 1)")
+    parser.add_argument("--grad-accum", type=whole_number(1), default=1, help="gradient accumulation steps (default 1)")
     parser.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no", help="on a GPU")
     parser.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint (exact)")
-    parser.add_argument("--stop-after", type=int, metavar="N", help="stop after N epochs in this invocation")
+    parser.add_argument("--stop-after", type=whole_number(1), metavar="N", help="stop after N epochs in this invocation")
     _common(parser)
 
 
 def _max_new_tokens(parser) -> None:
-    parser.add_argument("--max-new-tokens", type=int, default=48, help="longest generated answer (default 48 tokens)")
+    from aigciqa.cli import whole_number
+    parser.add_argument("--max-new-tokens", type=whole_number(1), default=48, help="longest generated answer (default 48 tokens)")
 
 
 def _deprecated_format(parser) -> None:
@@ -250,7 +269,7 @@ def upgrade_argv(argv: list[str]) -> list[str]:
 
 
 def register(subparsers) -> None:
-    from aigciqa.cli import add_command, add_db_argument, add_json_argument, add_out_argument
+    from aigciqa.cli import add_command, add_db_argument, add_json_argument, add_out_argument, whole_number
     from aigciqa.model.presets import presets_help
     from aigciqa.model.stages import STAGE_MODULES
     assert set(STAGE_MODULES) == set(STAGE_COMMANDS)  # a new stage needs its subcommand here too
@@ -286,14 +305,15 @@ def register(subparsers) -> None:
                         help="fraction of the image encoder's lowest blocks kept frozen (default 0.7, the paper's best)")
     scorer.add_argument("--loss", choices=("l1", "pairwise", "ce"), default="l1",
                         help="l1 on MOS (default), pairwise on pairs.csv or MOS rankings, ce over MOS bins")
-    scorer.add_argument("--bins", type=int, default=5, help="MOS bins of the ce loss (default 5)")
+    scorer.add_argument("--bins", type=whole_number(2), metavar="N",
+                        help="MOS bins of the ce loss (default 5; only with --loss ce)")
     scorer.add_argument("--no-segments", action="store_true",
                         help="use the raw prompt only (no style/content/atmosphere)")
     scorer.add_argument("--perspective", action="append", metavar="NAME",
                         help="train only these perspectives (repeatable)")
     scorer.add_argument("--per-perspective", action="store_true",
                         help="one model per perspective instead of joint training")
-    scorer.add_argument("--lora-rank", type=int, default=0,
+    scorer.add_argument("--lora-rank", type=whole_number(0), default=0,
                         help="LoRA rank on the image encoder's attention (paper: 16); 0 = off")
     scorer.add_argument("--weights", metavar="DIR|ORG/NAME[@REV]",
                         help="the paper preset's InstructBLIP checkpoint: a local folder or a Hub repo id (default "
@@ -320,10 +340,10 @@ def register(subparsers) -> None:
                                "--weights checkpoint's own LLM for paper)")
     instruct.add_argument("--no-zero-connection", action="store_true",
                           help="no connection from the quality-aware queries (the Table XV ablation)")
-    instruct.add_argument("--max-answer-tokens", type=int, default=64, help="answer tokens kept (default 64)")
+    instruct.add_argument("--max-answer-tokens", type=whole_number(1), default=64, help="answer tokens kept (default 64)")
     instruct.add_argument("--vqa", default="vqa.jsonl", metavar="FILE",
                           help="question-answer file inside DB (default vqa.jsonl)")
-    instruct.add_argument("--llm-lora-rank", type=int, default=0,
+    instruct.add_argument("--llm-lora-rank", type=whole_number(0), default=0,
                           help="LoRA rank on the LLM's q/v projections; 0 = off")
     instruct.add_argument("--weights", metavar="DIR|ORG/NAME[@REV]",
                           help="InstructBLIP checkpoint (folder or Hub id) whose Q-Former initialises the instruct "
@@ -366,7 +386,7 @@ def register(subparsers) -> None:
     add_json_argument(evaluate)
     evaluate.add_argument("--vqa", action="store_true", help="VQA accuracy of a stage-2/3 run's explanations")
     evaluate.add_argument("--answers", metavar="FILE", help="VQA accuracy of an answers file (JSONL), no run")
-    evaluate.add_argument("--limit", type=int, metavar="N", help="--vqa: only the first N labelled images")
+    evaluate.add_argument("--limit", type=whole_number(1), metavar="N", help="--vqa: only the first N labelled images")
     _deprecated_format(evaluate)
     _max_new_tokens(evaluate)
     _common(evaluate)

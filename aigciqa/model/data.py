@@ -8,6 +8,7 @@ LLM-refined style, content and atmosphere columns when present.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -115,6 +116,9 @@ def load_model_data(root: str | Path, *, perspectives: list[str] | None = None, 
     if folder.has("mos"):
         mos = folder.read_table("mos", card).set_index("image_id")
         lo, hi = card_value(card, "mos_range")
+        if not math.isfinite(float(hi) - float(lo)):  # the 0-1 targets would be NaN or 0
+            raise InputError(f"mos_range [{lo}, {hi}] is too wide to compute with (its width overflows)",
+                             file=str(folder.root / "dataset.json"), field="mos_range")
         targets = np.full((len(images), len(chosen)), np.nan)
         for j, name in enumerate(chosen):
             column = mos[f"{name}_mos"]
@@ -179,13 +183,12 @@ def ranking_pairs(data: ModelData, rows: np.ndarray) -> pd.DataFrame:
 
 
 def load_pixels(path: Path, size: int, mean, std) -> np.ndarray:
-    """One image as a normalised float32 [3, size, size] array (RGB, bicubic resize)."""
-    from PIL import Image, UnidentifiedImageError
-    try:
-        with Image.open(path) as image:
-            image = image.convert("RGB").resize((size, size), Image.Resampling.BICUBIC)
-    except (UnidentifiedImageError, OSError) as error:
-        raise InputError(f"cannot read image: {error}", file=str(path)) from None
+    """One image as a normalised float32 [3, size, size] array (RGB, bicubic resize). ``path`` comes from
+    :func:`load_model_data` (resolved inside the folder); the image is decoded by the database layer's
+    reader: a regular file, its size checked against the pixel cap before any pixel is decoded."""
+    from PIL import Image
+    from aigciqa.database.images import open_image
+    image = open_image(path).resize((size, size), Image.Resampling.BICUBIC)
     array = np.asarray(image, dtype=np.float32) / 255.0
     array = (array - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
     return np.ascontiguousarray(array.transpose(2, 0, 1))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from aigciqa.common.files import file_sha256, read_jsonl_lines
-from aigciqa.database.folder import VQA_FILE
+from aigciqa.database.folder import VQA_FILE, DatabaseFolder
 from aigciqa.errors import InputError
 from aigciqa.model import runs, scorer
 from aigciqa.model.data import ModelData, load_model_data
@@ -58,7 +58,7 @@ class VqaRecord:
 
 def vqa_records(data: ModelData, name: str) -> tuple[list[VqaRecord], str]:
     """The question-answer records of ``DB/<name>`` whose image is listed, checked; and the file's sha256."""
-    path = data.root / name
+    path = DatabaseFolder(data.root).path(name)  # inside the folder, links resolved (--vqa ../x.jsonl refused)
     if not path.is_file():
         raise InputError(f"{name} is missing: run 'aigciqa build-vqa {data.root}' first", file=str(path))
     rows = {image_id: row for row, image_id in enumerate(data.image_ids)}

@@ -12,8 +12,10 @@ stage's task defines (its ``selection``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -76,6 +78,17 @@ def check_loop_options(options: LoopOptions) -> None:
         raise InputError("batch size, epochs and gradient accumulation must be at least 1")
 
 
+@contextlib.contextmanager
+def writer_lock(folder: DatabaseFolder):
+    """The folder's writer lock, held by the main process of a run (the others, under ``accelerate launch``,
+    write nothing; RANK is set by torch's and accelerate's launchers)."""
+    if os.environ.get("RANK", "0") != "0":
+        yield None
+        return
+    with folder.lock() as held:  # named by its command line
+        yield held
+
+
 def run_options(options: LoopOptions, exclude=()) -> dict:
     """The options that describe a run (recorded in its config.json)."""
     return {k: v for k, v in asdict(options).items() if k not in INVOCATION_KEYS and k not in exclude}
@@ -90,6 +103,11 @@ def fit(root, options: LoopOptions, config: dict, make_task, resume_keys) -> tup
     """The training loop of every stage: train (or resume) the task ``make_task(device)`` builds in
     ``root/runs/<options.run_name()>``, one all-or-nothing checkpoint per epoch. Returns the result and
     the device."""
+    with writer_lock(DatabaseFolder(root)):  # the whole run: a second train of this folder exits 2 naming it
+        return _fit_locked(root, options, config, make_task, resume_keys)
+
+
+def _fit_locked(root, options: LoopOptions, config: dict, make_task, resume_keys) -> tuple[TrainResult, object]:
     folder = DatabaseFolder(root)
     run_rel = f"runs/{options.run_name()}"
     run_dir = folder.path(run_rel)
@@ -149,8 +167,8 @@ def fit(root, options: LoopOptions, config: dict, make_task, resume_keys) -> tup
             with accelerator.accumulate(model):
                 loss = task.batch_loss(model, [examples[int(i)] for i in batch])
                 if not torch.isfinite(loss):
-                    raise InputError(f"loss became {loss.item()} in epoch {epoch + 1}; training stopped, the "
-                                     f"last good checkpoint is kept (lower --lr?)", file=str(run_dir))
+                    updated = bool(result.losses or epoch_losses)  # any optimizer step in this invocation
+                    raise InputError(nonfinite_loss_message(loss.item(), epoch, updated), file=str(run_dir))
                 accelerator.backward(loss)
                 optimizer.step()
                 if accelerator.sync_gradients:
@@ -181,6 +199,17 @@ def fit(root, options: LoopOptions, config: dict, make_task, resume_keys) -> tup
     result.best = best
     result.history = history
     return result, accelerator.device
+
+
+def nonfinite_loss_message(loss: float, epoch: int, updated: bool) -> str:
+    """Why training stopped on a loss of inf or NaN: before any update of this invocation the weights are
+    the initial or checkpointed ones, so the learning rate cannot be the cause: the inputs are."""
+    if not updated:
+        return (f"the loss is {loss} on the first batch, before any update (epoch {epoch + 1}): the inputs make it, "
+                "not the learning rate; check this batch's images and targets (mos.csv, the card's mos_range); "
+                "nothing was written")
+    return (f"loss became {loss} in epoch {epoch + 1} after updates of the weights; training stopped, the last "
+            "good checkpoint is kept (lower --lr?)")
 
 
 def _optimizer_tensors(optimizer) -> tuple[dict, dict]:
@@ -216,6 +245,9 @@ def _save(folder, run_rel, config, task, model, optimizer, scheduler, progress, 
 
 
 def _read_resume_state(run_dir: Path, config: dict, resume_keys):
+    if not (run_dir / runs.CONFIG_FILE).exists():  # e.g. killed before its first checkpoint: nothing to lose
+        raise InputError("no checkpoint to resume from: the run has no finished epoch; start it without --resume",
+                         file=str(run_dir))
     saved = runs.read_config(run_dir)
     changed = [k for k in resume_keys if saved.get(k) != config.get(k)]
     if changed:

@@ -21,6 +21,8 @@ import json
 import math
 from pathlib import Path
 
+import jsonschema
+
 from aigciqa.common.files import file_sha256
 from aigciqa.errors import InputError, read_json
 
@@ -37,6 +39,29 @@ ARCHITECTURE_KEYS = ("preset", "perspectives", "bins", "lora_rank", "num_queries
 # "weights" is the local checkpoint path models load from, "weights_source" what it is (repo id, revision,
 # resolved commit, sha256 of every file; see aigciqa.weights).
 SCORER_KEYS = (*ARCHITECTURE_KEYS, "fix_rate", "mos_range", "segments", "database", "weights", "weights_source")
+
+
+# The types of a run config's entries (the ones a model is rebuilt and evaluated from); checked on every
+# read, so a mistyped config.json is one line naming the file and field instead of a failure deep inside.
+CONFIG_SCHEMA = {
+    "type": "object",
+    "required": [*ARCHITECTURE_KEYS, "fix_rate", "mos_range"],
+    "properties": {
+        "stage": {"enum": [1, 2, 3]},
+        "preset": {"type": "string", "minLength": 1},
+        "perspectives": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
+        "bins": {"type": "integer", "minimum": 1},
+        "lora_rank": {"type": "integer", "minimum": 0},
+        "num_queries": {"type": "integer", "minimum": 1},
+        "fix_rate": {"type": "number", "minimum": 0, "maximum": 1},
+        "mos_range": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+        "segments": {"type": "boolean"},
+        "database": {"type": "string"},
+        "weights": {"type": ["string", "null"]},
+        "from_run": {"type": "string", "minLength": 1},
+        "from_sha256": {"type": "string"},
+    },
+}
 
 
 def state_bytes(tensors: dict) -> bytes:
@@ -61,9 +86,15 @@ def read_config(run: Path) -> dict:
         raise InputError("not a model run: config.json is missing (train one with 'aigciqa train')",
                          file=str(run))
     config = read_json(path, what="run config")
-    missing = [key for key in (*ARCHITECTURE_KEYS, "fix_rate", "mos_range") if key not in config]
-    if missing:
-        raise InputError(f"config lacks {', '.join(missing)}", file=str(path))
+    errors = sorted(jsonschema.Draft202012Validator(CONFIG_SCHEMA).iter_errors(config),
+                    key=lambda e: list(e.absolute_path))
+    if errors:
+        field = "/".join(str(part) for part in errors[0].absolute_path) or None
+        raise InputError(errors[0].message, file=str(path), field=field)
+    low, high = config["mos_range"]
+    if not (math.isfinite(low) and math.isfinite(high) and low < high):
+        raise InputError(f"[{low}, {high}] must be finite with the low end below the high end", file=str(path),
+                         field="mos_range")
     return config
 
 

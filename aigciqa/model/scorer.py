@@ -36,7 +36,7 @@ class TrainOptions(LoopOptions):
     split: str = "split"
     fix_rate: float = 0.7
     loss: str = "l1"
-    bins: int = 1  # >1 only for the cross-entropy loss
+    bins: int = 1  # >1 only for the cross-entropy loss (the command line's default there: 5)
     segments: bool = True  # append style/content/atmosphere to the prompt
     perspectives: list[str] | None = None
     lora_rank: int = 0
@@ -71,8 +71,8 @@ def prepare(root, options: TrainOptions) -> tuple[ModelData, dict]:
         if len(data.part("val")):
             check_targets(data, data.part("val"), "val")
     bins = options.bins if options.loss == "ce" else 1
-    if options.loss == "ce" and bins < 2:
-        bins = 5
+    if options.loss == "ce" and bins < 2:  # never silently another number of bins
+        raise InputError(f"the cross-entropy loss needs at least 2 MOS bins, not {bins}", field="bins")
     config = {**run_options(options, exclude=("bins", "perspectives", "weights")),
               "perspectives": data.perspectives, "bins": bins, "num_queries": preset.num_queries,
               "mos_range": list(data.mos_range), "database": data.card["name"],
