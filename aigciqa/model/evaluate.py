@@ -30,7 +30,8 @@ def evaluate_run(run: str | Path, root: str | Path, *, split: str | None = None,
     rows = data.part(part) if split else np.arange(len(data.image_ids))
     model, tokenizer, preset, _ = ckpt.load_run(run, device=_device(cpu))
     from aigciqa.model.train import predict_rows, rows_metrics
-    predicted = predict_rows(model, tokenizer, preset, data, rows, batch_size, _device(cpu), progress=progress)
+    predicted = predict_rows(model, tokenizer, preset, data, rows, batch_size, _device(cpu), progress=progress,
+                             features=_cached(model, preset, data, data.root, cpu))
     result: dict = {"run": str(run), "database": data.card["name"], "split": split, "part": part if split else "all",
                     "images": int(len(rows))}
     if data.targets is not None:
@@ -58,9 +59,19 @@ def score_images(run: str | Path, images: list[str | Path], prompt: str, *, batc
     model, tokenizer, preset, config = ckpt.load_run(run, device=_device(cpu))
     data = image_files_data(images, prompt, config)
     from aigciqa.model.train import predict_rows
+    # Images of the run's own database folder (found by content) come from its boundary cache.
+    database = Path(run).resolve().parent.parent
     predicted = predict_rows(model, tokenizer, preset, data, np.arange(len(images)), batch_size, _device(cpu),
-                             progress=progress)
+                             progress=progress, features=_cached(model, preset, data, database, cpu))
     return config["perspectives"], predicted
+
+
+def _cached(model, preset, data: ModelData, root: Path, cpu: bool):
+    """Read-only use of a folder's boundary cache (images it lacks are computed, not stored)."""
+    from aigciqa.model.boundary_cache import frozen_inputs
+    from aigciqa.model.train import PixelCache
+    return frozen_inputs(model, PixelCache(data, preset), _device(cpu), root=root, preset=preset, rows=(),
+                         batch_size=8, fill=False)
 
 
 def check_image_files(images) -> None:

@@ -25,10 +25,11 @@ import numpy as np
 from aigciqa.database.folder import VQA_FILE
 from aigciqa.errors import InputError
 from aigciqa.model import checkpoint as ckpt
+from aigciqa.model.boundary_cache import frozen_inputs
 from aigciqa.model.data import ModelData, check_targets, load_model_data
-from aigciqa.model.train import (FeatureCache, LoopOptions, PixelCache, Task, TrainResult, _encode_text,
+from aigciqa.model.train import (LoopOptions, PixelCache, Task, TrainResult, _encode_text,
                                  check_loop_options, fit, predict_rows, rows_metrics, run_options, selection_srcc,
-                                 write_test_metrics)
+                                 used_rows, write_test_metrics)
 
 # Scorer config keys a stage-2/3 config repeats, so evaluation and scoring read it like a stage-1 config.
 SCORER_KEYS = (*ckpt.ARCHITECTURE_KEYS, "fix_rate", "mos_range", "segments", "database", "weights")
@@ -168,7 +169,9 @@ def train_stage2(root, options: Stage2Options) -> TrainResult:
         model, tokenizer, preset = build_explainer(config, ckpt.load_run(scorer_dir)[:3], llm,
                                                    pretrained=not options.resume, seed=options.seed)
         model.to(device)
-        features = FeatureCache(model, PixelCache(data, preset), device)  # the image encoder is frozen here
+        # The image encoder is frozen here: its output is computed once per image, on the stage-1 boundary cache.
+        features = frozen_inputs(model, PixelCache(data, preset), device, root=data.root, preset=preset,
+                                 rows=used_rows(data), batch_size=options.batch_size, fill=True)
         encoded = encode_records(records, llm, options)
 
         def loss_of(prepared, batch: list[int]):
@@ -208,7 +211,7 @@ def encode_records(records: list[VqaRecord], llm, options) -> list[tuple[list[in
 def _stage2_inputs(batch, records, encoded, data, tokenizer, preset, features, llm, device):
     rows = [records[i].row for i in batch]
     return step_inputs(tokenizer, preset, llm, [data.texts[r] for r in rows], [records[i].question for i in batch],
-                       [encoded[i] for i in batch], features.get(rows), device)
+                       [encoded[i] for i in batch], features.image_embeds(rows), device)
 
 
 def step_inputs(tokenizer, preset, llm, texts, questions, encoded, image_embeds, device) -> tuple:
@@ -322,7 +325,9 @@ def train_stage3(root, options: Stage3Options) -> TrainResult:
         model = build_feedback(explainer, tokenizer, data.perspectives).to(device)  # starts at stage 1
         # Everything before the regressors is frozen: its outputs are computed once per image.
         rows = [int(r) for r in np.concatenate([train_rows, val_rows])]
-        cached = _feedback_features(model, data, rows, tokenizer, preset, options.batch_size, device)
+        images = frozen_inputs(model, PixelCache(data, preset), device, root=data.root, preset=preset, rows=rows,
+                               batch_size=options.batch_size, fill=True)
+        cached = _feedback_features(model, data, rows, tokenizer, preset, images, options.batch_size, device)
 
         def loss_of(prepared, batch):
             target = torch.tensor(data.targets[batch], dtype=torch.float32, device=device)
@@ -361,15 +366,12 @@ def predict_with(run: Path, data: ModelData, rows, batch_size: int, device) -> n
     return predict_rows(model, tokenizer, preset, data, rows, batch_size, device)
 
 
-def _feedback_features(model, data, rows, tokenizer, preset, batch_size, device) -> dict:
-    import torch
-    pixels = PixelCache(data, preset)
+def _feedback_features(model, data, rows, tokenizer, preset, images, batch_size, device) -> dict:
     cached = {}
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
         ids, mask = _encode_text(tokenizer, [data.texts[r] for r in chunk], device, preset.max_text_tokens)
-        with torch.no_grad():
-            features = model.features(ids, mask, model.encode_image(pixels.get(chunk).to(device)))
+        features = model.features(ids, mask, images.image_embeds(chunk))
         cached.update(zip(chunk, features))
     return cached
 

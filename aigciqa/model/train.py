@@ -142,10 +142,10 @@ def train(root, options: TrainOptions) -> TrainResult:
         model, tokenizer, preset, _frozen = ckpt.build_model(config, pretrained=not options.resume,
                                                              seed=options.seed)
         pixels = PixelCache(data, preset)
-        features = None
-        from aigciqa.model.network import encoder_fully_frozen
-        if options.cache_features and encoder_fully_frozen(model):
-            features = FeatureCache(model, pixels, device)
+        from aigciqa.model.boundary_cache import training_inputs
+        features = training_inputs(model, pixels, device, root=data.root, preset=preset, rows=used_rows(data),
+                                   batch_size=options.batch_size, precision=options.mixed_precision,
+                                   enabled=options.cache_features)
         val_rows = data.part("val")
 
         def batch_loss(prepared, batch):
@@ -174,7 +174,8 @@ def train(root, options: TrainOptions) -> TrainResult:
         ckpt.load_weights(best_model, run_dir / ckpt.MODEL_FILE)
         best_model.to(device).eval()
         check_targets(data, test_rows, "test")
-        predicted = predict_rows(best_model, tokenizer, preset, data, test_rows, options.batch_size, device)
+        predicted = predict_rows(best_model, tokenizer, preset, data, test_rows, options.batch_size, device,
+                                 features=cached_inputs(best_model, preset, data, test_rows, options, device))
         result.test = rows_metrics(data, test_rows, predicted)
         write_test_metrics(root, run_rel, result)
     return result
@@ -320,22 +321,24 @@ class PixelCache:
             arrays.append(self.cache[row])
         return torch.from_numpy(np.stack(arrays))
 
+    def forget(self, rows) -> None:
+        """Drop decoded images that will not be read again (the boundary cache holds their activations)."""
+        for row in rows:
+            self.cache.pop(row, None)
 
-class FeatureCache:
-    """Outputs of a fully frozen image encoder, computed once per image so later epochs skip it."""
 
-    def __init__(self, model, pixels: PixelCache, device):
-        self.model, self.pixels, self.device, self.cache = model, pixels, device, {}
+def used_rows(data: ModelData) -> np.ndarray:
+    """Rows of the images a run uses (every part of its split): the boundary cache is filled for these."""
+    return np.arange(len(data.image_ids)) if data.parts is None else np.flatnonzero(data.parts != "")
 
-    def get(self, rows):
-        import torch
-        todo = [r for r in dict.fromkeys(rows) if r not in self.cache]
-        if todo:
-            with torch.no_grad():
-                embeds = self.model.encode_image(self.pixels.get(todo).to(self.device))
-            for r, e in zip(todo, embeds):
-                self.cache[r] = e
-        return torch.stack([self.cache[r] for r in rows])
+
+def cached_inputs(model, preset, data: ModelData, rows, options: TrainOptions, device):
+    """The boundary cache for predicting rows with a frozen model (None with --no-cache)."""
+    if not options.cache_features:
+        return None
+    from aigciqa.model.boundary_cache import frozen_inputs
+    return frozen_inputs(model, PixelCache(data, preset), device, root=data.root, preset=preset, rows=rows,
+                         batch_size=options.batch_size, fill=False)
 
 
 def _training_examples(data: ModelData, options: TrainOptions) -> list:
@@ -358,9 +361,14 @@ def _encode_text(tokenizer, texts, device, max_tokens):
 
 
 def _forward(model, rows, data, tokenizer, pixels, features, device, max_tokens):
+    import torch
     input_ids, mask = _encode_text(tokenizer, [data.texts[r] for r in rows], device, max_tokens)
     if features is not None:
-        return model(input_ids, mask, image_embeds=features.get(rows))
+        # Training a stage-1 scorer runs its trainable encoder steps on the cached boundary activations;
+        # predicting (no gradients) takes the encoder's output.
+        if torch.is_grad_enabled():
+            return model(input_ids, mask, **features.inputs(rows))
+        return model(input_ids, mask, image_embeds=features.image_embeds(rows))
     return model(input_ids, mask, pixel_values=pixels.get(rows).to(device))
 
 
