@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import shlex
+import shutil
 from dataclasses import dataclass, field
 
-from aigciqa.database.folder import ANNOTATIONS_FILE, SCREENING_FILE, VQA_FILE, DatabaseFolder
+from aigciqa.database.folder import ANNOTATIONS_FILE, CACHE_DIR, SCREENING_FILE, VQA_FILE, DatabaseFolder
 
 
 @dataclass
@@ -23,6 +25,7 @@ class FolderReport:
     next_steps: list[str] = field(default_factory=list)
     split_columns: list[str] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)  # trained models under runs/
+    caches: list[dict] = field(default_factory=list)  # derived data under cache/ (see cache_report)
 
 
 def inspect_folder(folder: DatabaseFolder) -> FolderReport:
@@ -46,8 +49,33 @@ def inspect_folder(folder: DatabaseFolder) -> FolderReport:
     runs = folder.root / "runs"
     if runs.is_dir():
         report.runs = sorted(p.name for p in runs.iterdir() if (p / "config.json").is_file())
+    report.caches = cache_report(folder)
     report.next_steps = _next_steps(report, tables)
     return report
+
+
+def cache_report(folder: DatabaseFolder) -> list[dict]:
+    """Size of each cache under ``cache/<kind>/<key>/`` whose manifest.json counts its ``images``."""
+    entries = []
+    for manifest in sorted((folder.root / CACHE_DIR).glob("*/*/manifest.json")):
+        try:
+            described = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            described = {}
+        size = sum(p.stat().st_size for p in manifest.parent.iterdir() if p.is_file())
+        images = int(described.get("images", 0))
+        entries.append({"path": manifest.parent.relative_to(folder.root).as_posix(), "images": images,
+                        "bytes": size, "bytes_per_image": size // images if images else None,
+                        "description": described.get("description", "")})
+    return entries
+
+
+def remove_caches(folder: DatabaseFolder) -> int:
+    """Delete the folder's cache/ directory (derived data, rebuilt when needed); returns the bytes freed."""
+    root = folder.root / CACHE_DIR
+    freed = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
+    shutil.rmtree(root, ignore_errors=True)
+    return freed
 
 
 def _available_commands() -> set[str]:
@@ -101,6 +129,13 @@ def format_report(report: FolderReport) -> str:
         lines.append(f"  split columns: {', '.join(report.split_columns)}")
     if report.runs:
         lines.append(f"  trained models (runs/): {', '.join(report.runs)}")
+    if report.caches:
+        total = sum(c["bytes"] for c in report.caches)
+        lines.append(f"  cache/: {total / 1e6:.1f} MB (remove: aigciqa info {shlex.quote(report.root)} --remove-cache)")
+        for cache in report.caches:
+            per_image = f", {cache['bytes_per_image'] / 1e3:.1f} kB per image" if cache["images"] else ""
+            lines.append(f"    {cache['path']}: {cache['images']} images, {cache['bytes'] / 1e6:.1f} MB{per_image}"
+                         + (f"  ({cache['description']})" if cache["description"] else ""))
     for stage, entry in report.provenance.items():
         lines.append(f"  {stage}: {entry['command']}  ({entry['time']}, aigciqa {entry['tool_version']})")
     lines.append("next:" if report.next_steps else "next: no further stage of this installation applies")

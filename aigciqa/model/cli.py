@@ -174,7 +174,9 @@ def register(subparsers) -> None:
         splits.csv with the column given by --split (train/val/test), prompts.csv (the text; its style,
         content and atmosphere columns are appended unless --no-segments).
         Output: DIR/runs/NAME/: config.json, model.safetensors (best by validation SRCC), last/ (exact
-        resume state), metrics.json (per-epoch history, test metrics).
+        resume state), metrics.json (per-epoch history, test metrics); DIR/cache/boundary/ (the frozen
+        encoder blocks' activations per image, reused by later epochs, runs, evaluate and score; see
+        'aigciqa info DIR --remove-cache').
         Presets: tiny (random tiny weights, tests), small (DINOv2-S + MiniLM Q-Former from registry
         packages, CPU), paper (InstructBLIP ViT-g + Q-Former from --weights DIR, GPU).
         --stage 2 (instruction tuning, --from a stage-1 run): Input: DIR/vqa.jsonl from 'aigciqa
@@ -221,7 +223,9 @@ def register(subparsers) -> None:
     train.add_argument("--weights", metavar="DIR",
                        help="local InstructBLIP checkpoint folder (paper preset; stage 2: its Q-Former initialises "
                             "the instruct Q-Former, default: the stage-1 run's)")
-    train.add_argument("--no-cache", action="store_true", help="do not cache a fully frozen encoder's outputs")
+    train.add_argument("--no-cache", action="store_true",
+                       help="do not use the boundary cache (DIR/cache/boundary/: the frozen image-encoder blocks' "
+                            "activations, computed once per image; on by default when exact)")
     train.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint (exact)")
     train.add_argument("--stop-after", type=int, metavar="N", help="stop after N epochs in this invocation")
     _common(train)
