@@ -67,6 +67,7 @@ def cache_root(root: str | Path) -> Path:
 
 def steps_weights_sha256(vision, steps: int) -> str:
     """sha256 over the names, dtypes, shapes and bytes of the parameters and buffers of the first steps."""
+    import torch
     from aigciqa.model.network import vision_steps
     digest = hashlib.sha256()
     for index, step in enumerate(vision_steps(vision)[:steps]):
@@ -75,13 +76,8 @@ def steps_weights_sha256(vision, steps: int) -> str:
                 continue
             data = tensor.detach().cpu().contiguous()
             digest.update(f"{index}.{name}:{data.dtype}:{tuple(data.shape)};".encode())
-            digest.update(data.view(-1).view(dtype=_byte_dtype()).numpy().tobytes())
+            digest.update(data.view(-1).view(dtype=torch.uint8).numpy().tobytes())
     return digest.hexdigest()
-
-
-def _byte_dtype():
-    import torch
-    return torch.uint8
 
 
 def randomness_below(vision, steps: int, training: bool) -> str | None:
@@ -117,6 +113,7 @@ class BoundaryCache:
 
     def _load(self) -> str | None:
         """Read the manifest; returns why the folder cannot be used (None when it can or is absent)."""
+        from safetensors import SafetensorError
         path = self.directory / MANIFEST
         if not path.is_file():
             return None
@@ -131,7 +128,7 @@ class BoundaryCache:
                     if list(handle.get_slice(sha).get_shape()) != self.shape:
                         return f"{shard} holds a tensor of another shape"
                     self.where[sha] = shard
-        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        except (SafetensorError, OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             self.where.clear()
             return f"unreadable ({type(error).__name__}: {error})"
         return None
@@ -233,15 +230,26 @@ class BoundaryInputs:
                            weights_sha256=steps_weights_sha256(self.vision, self.steps))
 
     def _open(self, rows) -> None:
+        """Open and check the cache (and fill it when asked). In a distributed run the main process checks,
+        rebuilds and writes while the others wait, then they read what it wrote."""
         if self.cache is not None:
             return
-        self.cache = BoundaryCache(self.root, self.key())
-        if self.cache.problem is None:
-            self.cache.problem = self._spot_check(self.rows or list(rows))
-        if self.cache.problem is not None:
-            self.cache.reset(self.cache.problem)
+        state = None
         if self.fill:
-            self._fill()
+            from accelerate import PartialState
+            state = PartialState()
+        if state is None or state.is_main_process:
+            self.cache = BoundaryCache(self.root, self.key())
+            if self.cache.problem is None:
+                self.cache.problem = self._spot_check(self.rows or list(rows))
+            if self.cache.problem is not None:
+                self.cache.reset(self.cache.problem)
+            if self.fill:
+                self._fill()
+        if state is not None:
+            state.wait_for_everyone()
+            if not state.is_main_process:
+                self.cache = BoundaryCache(self.root, self.key())
 
     def _spot_check(self, rows) -> str | None:
         """Recompute one cached image of the rows in use and compare (catches a cache whose manifest matches
@@ -259,26 +267,19 @@ class BoundaryInputs:
         return None
 
     def _fill(self) -> None:
-        """Compute and store every row in use that the cache lacks, shard by shard. In a distributed run the
-        main process writes while the others wait, then they read what it wrote."""
-        from accelerate import PartialState
-        state = PartialState()
-        if state.is_main_process:
-            missing = [r for r in dict.fromkeys(self.rows) if self._hash(r) not in self.cache.where]
-            pending, pending_bytes = {}, 0
-            for start in range(0, len(missing), self.batch_size):
-                chunk = missing[start:start + self.batch_size]
-                for row, tensor in zip(chunk, self._compute(chunk)):
-                    pending[self._hash(row)] = tensor.cpu()
-                    pending_bytes += tensor.numel() * tensor.element_size()
-                self.pixels.forget(chunk)  # decoded pixels are not needed again
-                if pending_bytes >= SHARD_BYTES:
-                    self.cache.add(pending)
-                    pending, pending_bytes = {}, 0
-            self.cache.add(pending)
-        state.wait_for_everyone()
-        if not state.is_main_process:
-            self.cache = BoundaryCache(self.root, self.cache.key)
+        """Compute and store every row in use that the cache lacks, a shard at a time."""
+        missing = [r for r in dict.fromkeys(self.rows) if self._hash(r) not in self.cache.where]
+        pending, pending_bytes = {}, 0
+        for start in range(0, len(missing), self.batch_size):
+            chunk = missing[start:start + self.batch_size]
+            for row, tensor in zip(chunk, self._compute(chunk)):
+                pending[self._hash(row)] = tensor.cpu()
+                pending_bytes += tensor.numel() * tensor.element_size()
+            self.pixels.forget(chunk)  # decoded pixels are not needed again
+            if pending_bytes >= SHARD_BYTES:
+                self.cache.add(pending)
+                pending, pending_bytes = {}, 0
+        self.cache.add(pending)
 
     def _compute(self, rows):
         import contextlib
@@ -325,7 +326,8 @@ def training_inputs(model, pixels, device, *, root, preset, rows, batch_size: in
                           rows=rows, batch_size=batch_size)
 
 
-def frozen_inputs(model, pixels, device, *, root, preset, rows, batch_size: int, fill: bool) -> BoundaryInputs:
+def frozen_inputs(model, pixels, device, *, root, preset, rows=(), batch_size: int = 8,
+                  fill: bool = False) -> BoundaryInputs:
     """Image inputs of a model whose image encoder is frozen (evaluation, scoring, stages 2 and 3): the
     stage-1 boundary cache of ``root`` (stored to when ``fill``), the steps above it computed once per image."""
     vision, steps = scorer_boundary(model)

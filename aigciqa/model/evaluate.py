@@ -70,8 +70,7 @@ def _cached(model, preset, data: ModelData, root: Path, cpu: bool):
     """Read-only use of a folder's boundary cache (images it lacks are computed, not stored)."""
     from aigciqa.model.boundary_cache import frozen_inputs
     from aigciqa.model.train import PixelCache
-    return frozen_inputs(model, PixelCache(data, preset), _device(cpu), root=root, preset=preset, rows=(),
-                         batch_size=8, fill=False)
+    return frozen_inputs(model, PixelCache(data, preset), _device(cpu), root=root, preset=preset)
 
 
 def check_image_files(images) -> None:

@@ -98,14 +98,11 @@ def run_vision_steps(vision: nn.Module, states: torch.Tensor, start: int, stop: 
     stop = len(steps) if stop is None else stop
     for index in range(start, stop):
         step = steps[index]
-        if index == 0:
-            states = step(states)
-        elif index == len(steps) - 1:
-            states = step(states)
+        if 0 < index < len(steps) - 1 and "attention_mask" in _parameters(step):
+            states = step(states, attention_mask=None)  # BLIP's blocks take a mask (None: every token)
         else:
-            # BLIP's blocks take an attention mask argument (None: every token), Dinov2's do not.
-            out = step(states, attention_mask=None) if "attention_mask" in _parameters(step) else step(states)
-            states = out[0] if isinstance(out, tuple) else out
+            states = step(states)
+        states = states[0] if isinstance(states, tuple) else states  # blocks of older transformers return tuples
     return states
 
 

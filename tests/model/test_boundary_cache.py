@@ -130,6 +130,11 @@ def test_a_stale_or_foreign_cache_is_rebuilt_not_used(make_folder, tmp_path, cap
     train(folder.root, TrainOptions(epochs=1, run="third", **FAST))
     assert "another key" in capsys.readouterr().err
     assert json.loads((cache / "manifest.json").read_text())["key"]["weights_sha256"] != "0" * 64
+    # A shard the manifest lists is missing (deleted by hand): rebuilt.
+    next(cache.glob("shard-*.safetensors")).unlink()
+    train(folder.root, TrainOptions(epochs=1, run="fourth", **FAST))
+    assert "unreadable" in capsys.readouterr().err
+    assert len(list(cache.glob("shard-*.safetensors"))) == 1
 
 
 def test_randomness_below_the_boundary_refuses_the_cache_with_a_reason(capsys):
