@@ -10,7 +10,7 @@ peak RSS is its own), reporting
 
 Writes the ``## Boundary cache`` section of benchmarks/RESULTS.md.
 
-    python benchmarks/model_boundary_cache.py [--preset small] [--images 24] [--epochs 3] [--rates 0.5 0.7 0.9]
+    python benchmarks/model_boundary_cache.py [--preset small] [--images 20] [--epochs 3] [--rates 0.5 0.7 0.9]
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def weight_difference(a: Path, b: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="small")
-    parser.add_argument("--images", type=int, default=24)
+    parser.add_argument("--images", type=int, default=20)
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--rates", type=float, nargs="+", default=[0.5, 0.7, 0.9])
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # internal: one training run
