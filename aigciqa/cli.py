@@ -1,7 +1,13 @@
 """The ``aigciqa`` command: one subcommand per stage, all sharing a database folder.
 
 Each stage keeps its command-line layer in its own ``cli`` module with a ``register(subparsers)``
-function; this file only gathers them, prints errors and sets the exit status.
+function; this file only knows the commands' names and summaries (:data:`COMMANDS`), builds the
+parser, prints errors and sets the exit status. It imports a stage's ``cli`` module only when that
+stage's command runs, and the ``cli`` modules import the stage's code only inside their run
+functions: ``aigciqa --help`` and a single command start fast (see benchmarks/bench_startup.py).
+
+The conventions every command follows are written down in docs/cli.md; old spellings keep working for
+one release and print a deprecation line naming the new one (:func:`deprecated`).
 """
 
 from __future__ import annotations
@@ -10,42 +16,138 @@ import argparse
 import importlib
 import sys
 import textwrap
+from dataclasses import dataclass
 
 from aigciqa import __version__
 from aigciqa.errors import InputError
 
-# Order = order in `aigciqa --help`. Each module defines register(subparsers).
-STAGE_CLIS = (
-    "aigciqa.datasets.cli",       # import, split, prompts
-    "aigciqa.database.cli",       # info
-    "aigciqa.generate.cli",       # generate
-    "aigciqa.annotate.cli",       # annotate (window, export, status)
-    "aigciqa.mos.cli",            # build-mos, sureal-export
-    "aigciqa.qa_builder.cli",     # build-vqa
-    "aigciqa.model.cli",          # train, evaluate, score
-    "aigciqa.demo",               # demo
-)
+# The release in which the old spellings (see docs/cli.md) stop working.
+REMOVAL_VERSION = "0.3"
+
+
+@dataclass(frozen=True)
+class Command:
+    module: str   # the stage's cli module; its register(subparsers) adds this command
+    summary: str  # one line for `aigciqa --help`
+
+
+# Order = order in `aigciqa --help`.
+COMMANDS: dict[str, Command] = {
+    "import": Command("aigciqa.datasets.cli", "Import a published quality database into a database folder."),
+    "split": Command("aigciqa.datasets.cli", "Make seeded train/val/test splits of a database folder (splits.csv)."),
+    "prompts": Command("aigciqa.datasets.cli", "Show an embedded prompt set or draw a new category x challenge grid."),
+    "info": Command("aigciqa.database.cli", "Check a database folder and report what it holds and what can run next."),
+    "generate": Command("aigciqa.generate.cli",
+                        "Generate the database's images: every prompt x generator x sample, resumable."),
+    "annotate": Command("aigciqa.annotate.cli", "Rate the folder's images in a window; export or show the ratings."),
+    "build-mos": Command("aigciqa.mos.cli",
+                         "Screen subjects (ITU-R BT.500) and compute z-score MOS per image and perspective."),
+    "sureal-export": Command("aigciqa.mos.cli", "Write one perspective of a ratings table as a sureal dataset JSON."),
+    "build-vqa": Command("aigciqa.qa_builder.cli",
+                         "Build visual question answering pairs from MOS, labels and explanations."),
+    "train": Command("aigciqa.model.cli", "Train MINT-IQA: the scorer, instruction tuning or feedback."),
+    "evaluate": Command("aigciqa.model.cli", "Evaluate a trained run: SRCC, KRCC, PLCC (raw and logistic), RMSE."),
+    "score": Command("aigciqa.model.cli", "Score image files with a trained run, per perspective."),
+    "baseline": Command("aigciqa.baselines.cli", "Score every image of a database folder with baseline methods."),
+    "benchmark": Command("aigciqa.baselines.cli",
+                         "The paper's protocol: methods trained and scored on repeated splits, one table."),
+    "weights": Command("aigciqa.weights.cli",
+                       "List, prefetch and verify model weights (Hugging Face Hub ids, the paper's defaults)."),
+    "demo": Command("aigciqa.demo", "Run every stage end to end on a small embedded example."),
+}
 
 DESCRIPTION = """\
 Build and model quality databases of AI-generated images (the AIGCIQA2023+ database and the
-MINT-IQA model). Every command reads and writes one database folder: dataset.json (the card),
+MINT-IQA model). Every command reads and writes one database folder DB: dataset.json (the card),
 prompts.csv, images.csv, ratings.csv, mos.csv, labels.csv, splits.csv, ...
 """
 
 EPILOG = """\
 example:
-  aigciqa demo demo-out                     # every stage on a small embedded example
+  aigciqa demo -o demo-out                  # every stage on a small embedded example
   aigciqa import aigciqa2023 SRC db/        # the published AIGCIQA2023 annotations
   aigciqa info db/                          # what the folder holds and what can run next
 """
 
 
-def add_command(subparsers, name: str, *, summary: str, description: str, example: str, **kwargs):
-    """Add a subcommand whose help has a one-line summary, a description and an example."""
+def add_command(subparsers, name: str, *, description: str, example: str, summary: str | None = None, **kwargs):
+    """Add a subcommand whose help has a one-line summary (default: its line in :data:`COMMANDS`), a
+    description and an example."""
+    summary = summary or COMMANDS[name].summary
     return subparsers.add_parser(
         name, help=summary, description=summary + "\n\n" + textwrap.dedent(description).strip(),
         epilog="example:\n" + textwrap.indent(textwrap.dedent(example).strip(), "  "),
         formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+
+
+def add_db_argument(parser, help: str = "database folder") -> None:
+    """The database folder: the first positional of every command that works on one, called DB."""
+    parser.add_argument("db", metavar="DB", help=help)
+
+
+def add_json_argument(parser, help: str = "write the result as JSON to FILE ('-': print it instead of the table)",
+                      **kwargs) -> None:
+    """``--json FILE``: the one machine-readable output switch."""
+    parser.add_argument("--json", metavar="FILE", help=help, **kwargs)
+
+
+def write_json(path: str, data) -> None:
+    """``--json FILE``'s output: printed for '-', else written atomically (nothing half-written)."""
+    import json
+    text = json.dumps(data, indent=2, default=float) + "\n"
+    if path == "-":
+        print(text, end="")
+        return
+    from aigciqa.database.atomic import write_bytes_atomic
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def deprecated(old: str, new: str) -> None:
+    """One line on stderr: ``old`` still works this release; ``new`` is how to say it (as diffusers'
+    ``deprecate`` does)."""
+    print(f"aigciqa: deprecated: {old} will be removed in version {REMOVAL_VERSION}; use {new}", file=sys.stderr)
+
+
+class DeprecatedOption(argparse.Action):
+    """An old option spelling: stores into the new option's destination and prints a deprecation line."""
+
+    def __init__(self, option_strings, dest, new: str, append: bool = False, const_value=None, **kwargs):
+        self.new, self.append, self.const_value = new, append, const_value
+        super().__init__(option_strings, dest, **kwargs)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        deprecated(option_string, self.new)
+        if self.nargs == 0:
+            values = self.const_value
+        if self.append:
+            values = [*(getattr(namespace, self.dest, None) or []), values]
+        setattr(namespace, self.dest, values)
+
+
+def add_deprecated_option(parser, old: str, *, dest: str, new: str, **kwargs) -> None:
+    """Accept ``old`` for one more release as a hidden alias of the option ``new`` (same ``dest``); a flag
+    (``nargs=0``) stores ``const_value``."""
+    parser.add_argument(old, dest=dest, action=DeprecatedOption, new=new, help=argparse.SUPPRESS,
+                        default=argparse.SUPPRESS, **kwargs)
+
+
+def add_out_argument(parser, metavar: str, help: str, *, old_positional: bool = False) -> None:
+    """``-o/--out``: every output file or folder; ``old_positional`` also accepts the old spelling, a
+    positional after the inputs (see :func:`out_of`)."""
+    parser.add_argument("-o", "--out", metavar=metavar, help=help)
+    if old_positional:
+        parser.add_argument("old_out", nargs="?", help=argparse.SUPPRESS)
+
+
+def out_of(args, *, old: str, new: str, needed: str) -> str:
+    """The output ``-o/--out`` names (or the deprecated positional, with a deprecation line); none at
+    all is an InputError saying what is needed (``needed``: e.g. "-o FILE is needed: ...")."""
+    if getattr(args, "old_out", None) is not None:
+        deprecated(old, new)
+        args.out = args.out or args.old_out
+    if args.out is None:
+        raise InputError(needed, field="-o")
+    return args.out
 
 
 class _RangeAction(argparse.Action):
@@ -63,18 +165,40 @@ def add_range_argument(parser, flag: str, help: str) -> None:
     parser.add_argument(flag, nargs=2, type=float, metavar=("LOW", "HIGH"), action=_RangeAction, help=help)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands=None) -> argparse.ArgumentParser:
+    """The parser; ``commands`` (default: all) get their full subparser, the others only their name and
+    summary, so building it imports just the stage modules it needs."""
     parser = argparse.ArgumentParser(prog="aigciqa", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"aigciqa {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in STAGE_CLIS:
-        importlib.import_module(module).register(subparsers)
+    wanted = set(COMMANDS) if commands is None else set(commands) & set(COMMANDS)
+    modules = list(dict.fromkeys(COMMANDS[name].module for name in wanted))
+    registered = set()
+    for name, command in COMMANDS.items():
+        if name in registered:
+            continue
+        if command.module in modules:
+            before = set(subparsers.choices)
+            importlib.import_module(command.module).register(subparsers)
+            registered |= set(subparsers.choices) - before
+        else:
+            subparsers.add_parser(name, help=command.summary)
     return parser
 
 
+def command_word(argv: list[str]) -> str | None:
+    """The subcommand an argument list runs (its first word), or None (``--help``, ``--version``)."""
+    return argv[0] if argv and not argv[0].startswith("-") else None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    word = command_word(argv)
+    if word in COMMANDS:  # a stage's old spellings (docs/cli.md), rewritten with a deprecation line
+        upgrade = getattr(importlib.import_module(COMMANDS[word].module), "upgrade_argv", None)
+        argv = upgrade(argv) if upgrade else argv
+    parser = build_parser([word] if word else [])
     args = parser.parse_args(argv)
     try:
         result = args.func(args)

@@ -1,9 +1,9 @@
-"""``aigciqa demo OUT``: every stage that exists, end to end, on a small embedded example.
+"""``aigciqa demo -o OUT``: every stage that exists, end to end, on a small embedded example.
 
 The example is a database folder built from the embedded AIGCIQA2023 prompt list. Everything the
 demo makes is simulated or made by random-weight models, and the card says so (``synthetic``).
-Each stage contributes one step: a function ``step(context) -> str`` that returns a one-line
-summary naming its outputs.
+Each stage contributes one step, in its own ``demo`` module: a function ``step(context) -> str`` that
+returns a one-line summary naming its outputs.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from aigciqa.database import DatabaseFolder, default_card
 DEMO_STEPS: tuple[str, ...] = (
     "aigciqa.demo:example_folder",
     "aigciqa.generate.demo:demo_step",
-    "aigciqa.datasets.splits:demo_step",
+    "aigciqa.datasets.demo:demo_step",
     "aigciqa.annotate.demo:demo_step",
     "aigciqa.mos.demo:demo_step",
-    "aigciqa.qa_builder.build:demo_step",
-    "aigciqa.model.cli:demo_step",
-    "aigciqa.model.stage2:demo_step",
+    "aigciqa.qa_builder.demo:demo_step",
+    "aigciqa.model.demo:scorer_step",
+    "aigciqa.model.demo:instruction_step",
 )
 
 DEMO_GENERATORS = ("demo_gen_a", "demo_gen_b", "demo_gen_c")
@@ -79,14 +79,21 @@ def run_demo(out: str | Path, seed: int = 0, echo=print) -> DemoContext:
 
 
 def register(subparsers) -> None:
-    from aigciqa.cli import add_command
+    from aigciqa.cli import add_command, add_out_argument
     parser = add_command(
-        subparsers, "demo", summary="Run every stage end to end on a small embedded example.",
+        subparsers, "demo",
         description="""
         Input: nothing but the package (embedded prompts; simulated subjects; random-weight models).
-        Output: OUT/db, a database folder written by each stage in turn, and what each stage writes
+        Output: -o OUT: OUT/db, a database folder written by each stage in turn, and what each stage writes
         beside it. Everything is marked synthetic: it shows the pipeline, not real quality data.""",
-        example="aigciqa demo demo-out")
-    parser.add_argument("out", help="output folder (created)")
+        example="aigciqa demo -o demo-out")
+    add_out_argument(parser, "OUT", "output folder (created)", old_positional=True)
     parser.add_argument("--seed", type=int, default=0, help="seed of every simulated step (default 0)")
-    parser.set_defaults(func=lambda args: run_demo(args.out, args.seed) and 0)
+    parser.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from aigciqa.cli import out_of
+    run_demo(out_of(args, old="'aigciqa demo OUT'", new="'aigciqa demo -o OUT'",
+                    needed="-o OUT is needed: the folder the demo writes"), args.seed)
+    return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -23,6 +24,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's helpers
+from results import machine, write_section  # noqa: E402
 
 
 def make_study(root: Path, n_subjects=28, n_images=2400) -> Path:
@@ -119,18 +123,26 @@ def main() -> None:
         peak_full = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
 
-    print(f"study: 28 subjects x 3 perspectives x 2400 images = {n_ratings} ratings (long CSV)")
-    print(f"aigciqa build-mos, no figures : {wall_nofig:.3f} s wall, {cpu_nofig:.3f} s CPU "
-          f"(peak traced memory {peak_nofig / 2**20:.0f} MiB)")
-    print(f"aigciqa build-mos, with figures: {wall_full:.3f} s wall, {cpu_full:.3f} s CPU "
-          f"(peak traced memory {peak_full / 2**20:.0f} MiB)")
-    print(f"sureal ZscoringSubjrejMosModel: {wall_ref:.3f} s wall, {cpu_ref:.3f} s CPU (3 JSON datasets)")
-    print(f"ratio sureal / aigciqa: {wall_ref / wall_nofig:.1f}x (no figures), {wall_ref / wall_full:.1f}x "
-          "(with figures); same rejected subjects and MOS (to 1e-9)")
-    print(f"core only (parsed table in, arrays out): aigciqa {wall_core * 1000:.0f} ms wall, "
-          f"{cpu_core * 1000:.0f} ms CPU; sureal modelling {wall_ref_core:.3f} s wall, {cpu_ref_core:.3f} s CPU; "
-          f"ratio {wall_ref_core / wall_core:.0f}x")
-    print(f"process peak resident memory: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB")
+    lines = [
+        f"study: 28 subjects x 3 perspectives x 2400 images = {n_ratings:,} ratings (long CSV), best of {args.repeats}",
+        "",
+        "| run (in one process) | wall s | CPU s | peak traced memory |",
+        "|---|---:|---:|---:|",
+        f"| aigciqa build-mos, no figures | {wall_nofig:.3f} | {cpu_nofig:.3f} | {peak_nofig / 2**20:.0f} MiB |",
+        f"| aigciqa build-mos, with the 2 figures | {wall_full:.3f} | {cpu_full:.3f} | {peak_full / 2**20:.0f} MiB |",
+        f"| sureal ZscoringSubjrejMosModel (3 JSON datasets) | {wall_ref:.3f} | {cpu_ref:.3f} | |",
+        f"| core only: `build_mos` on the parsed table | {wall_core:.3f} | {cpu_core:.3f} | |",
+        f"| core only: sureal modelling on loaded readers | {wall_ref_core:.3f} | {cpu_ref_core:.3f} | |",
+        "",
+        f"Ratio sureal / aigciqa end to end: {wall_ref / wall_nofig:.1f}x (no figures), {wall_ref / wall_full:.1f}x "
+        f"(with figures); the algorithms alone {wall_ref_core / wall_core:.0f}x. Same rejected subjects and MOS "
+        f"(to 1e-9). Process peak resident memory "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB.",
+    ]
+    print("\n".join(lines))
+    write_section("build-mos against sureal", f"`python benchmarks/bench_build_mos.py --repeats {args.repeats}` "
+                  f"({machine()}; {time.strftime('%Y-%m-%d')}; imports are warmed up, see the Start-up section for "
+                  "whole processes).\n\n" + "\n".join(lines))
 
 
 if __name__ == "__main__":

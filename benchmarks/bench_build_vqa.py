@@ -51,13 +51,13 @@ def bench_llm(folder, n_images: int, threads: int | None = None) -> dict:
     from aigciqa.qa_builder import expand
     from aigciqa.qa_builder.inputs import load_inputs
     from aigciqa.qa_builder.llm import LlmCache, LlmClient, default_model_path
-    from aigciqa.qa_builder.templates import template_pairs
+    from aigciqa.qa_builder.templates import record_topic, template_pairs
     inputs = load_inputs(folder)
     records = template_pairs(inputs)
     image_ids = list(inputs.facts["image_id"])[:n_images]
     kinds = ("rating", "factor")
     chosen = [r for r in records if r["image_id"] in set(image_ids)]
-    requests = sorted({(r["question"], r["id"].rsplit(":", 1)[1]) for r in chosen if r["kind"] in kinds})
+    requests = sorted({(r["question"], record_topic(r)) for r in chosen if r["kind"] in kinds})
     requests = [("paraphrase", expand.paraphrase_messages(q), expand.PARAPHRASE_SCHEMA) for q, _ in requests]
     requests += [("new_question", expand.new_question_messages(r["perspective"], r["answer"]),
                   expand.NEW_QUESTION_SCHEMA) for r in chosen if r["kind"] == "assess"]

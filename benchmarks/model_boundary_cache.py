@@ -20,7 +20,6 @@ import argparse
 import json
 import os
 import platform
-import re
 import resource
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-SECTION = "## Boundary cache"
+TOPIC = "Boundary cache"  # its section of RESULTS.md
 
 
 def one_run(args) -> None:
@@ -39,7 +38,7 @@ def one_run(args) -> None:
     from aigciqa.database import DatabaseFolder
     from aigciqa.database.info import cache_report
     from aigciqa.model import boundary_cache
-    from aigciqa.model.train import TrainOptions, train
+    from aigciqa.model.scorer import TrainOptions, train
     fill_seconds = []
     original_fill = boundary_cache.BoundaryInputs._fill
 
@@ -123,8 +122,7 @@ def main() -> None:
 
 
 def write_results(rows: list[dict], args) -> None:
-    lines = [SECTION, "",
-             f"`python benchmarks/model_boundary_cache.py --preset {args.preset} --images {args.images} "
+    lines = [f"`python benchmarks/model_boundary_cache.py --preset {args.preset} --images {args.images} "
              f"--epochs {args.epochs} --rates {' '.join(map(str, args.rates))}` "
              f"({platform.machine()}, {_cpus()} CPU cores shared with other work, torch CPU; "
              f"{time.strftime('%Y-%m-%d')}). Batch 8; each configuration trains in its own process "
@@ -142,15 +140,9 @@ def write_results(rows: list[dict], args) -> None:
             f"| {r['epoch_plain']:.2f} | {r['epoch_cached']:.2f} | {r['epoch_plain'] / r['epoch_cached']:.2f}x "
             f"| {r['first_plain']:.2f} / {r['first_cached']:.2f} | {r['fill']:.2f} "
             f"| {r['rss_plain']:.0f} / {r['rss_cached']:.0f} | {r['bytes_per_image']:,} | {r['weight_diff']:.1e} |")
-    lines.append("")
-    path = HERE / "RESULTS.md"
-    text = path.read_text(encoding="utf-8") if path.is_file() else "# Benchmark results\n\n"
-    section = "\n".join(lines)
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = pattern.sub(lambda _: section + "\n", text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-    from aigciqa.database.atomic import write_bytes_atomic
-    write_bytes_atomic(path, text.encode("utf-8"))
-    print(f"wrote the '{SECTION}' section of {path}")
+    from results import RESULTS, write_section  # benchmarks/results.py: one section, the others kept
+    write_section(TOPIC, "\n".join(lines))
+    print(f"wrote the '## {TOPIC}' section of {RESULTS}")
 
 
 def _cpus() -> int:

@@ -21,45 +21,22 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-
 from aigciqa.datasets.distortions import DISTORTIONS, LEVELS, SOURCES, build_distortion_folder
 
 
 def ridge_baseline(root: Path) -> dict:
     """Ridge regression on the pretrained, frozen encoder's CLS + mean patch token, alpha chosen on val
-    (the encoder as the preset loads it, whatever the trained model did to its own copy)."""
-    import torch
+    (the encoder as the preset loads it, whatever the trained model did to its own copy): the ``ridge``
+    baseline of :mod:`aigciqa.baselines.ridge`."""
+    from aigciqa.baselines.ridge import encoder_features, fit_ridge
     from aigciqa.model.data import load_model_data
     from aigciqa.model.metrics import correlation_metrics
-    from aigciqa.model.presets import build_components, get_preset
-    from aigciqa.model.train import PixelCache
-    preset = get_preset("small")
-    vision = build_components(preset, pretrained=True)[0].eval()
     data = load_model_data(root, split="by_content")
-    pixels = PixelCache(data, preset)
-    features = []
-    with torch.no_grad():
-        for start in range(0, len(data.image_ids), 16):
-            rows = list(range(start, min(start + 16, len(data.image_ids))))
-            tokens = vision(pixel_values=pixels.get(rows)).last_hidden_state
-            features.append(torch.cat([tokens[:, 0], tokens[:, 1:].mean(1)], dim=1).numpy())
-    x = np.concatenate(features)
+    x = encoder_features(data, "small")
     y = data.to_mos(data.targets[:, 0])
-    train, val, test = data.part("train"), data.part("val"), data.part("test")
-    mean, std = x[train].mean(0), x[train].std(0) + 1e-6
-    z = (x - mean) / std
-
-    def fit(rows, alpha):
-        a = np.c_[z[rows], np.ones(len(rows))]
-        return np.linalg.solve(a.T @ a + alpha * np.eye(a.shape[1]), a.T @ y[rows])
-
-    def predict(weights, rows):
-        return np.c_[z[rows], np.ones(len(rows))] @ weights
-
-    alphas = [0.1, 1, 10, 100, 1000, 10000]
-    best = max(alphas, key=lambda a: correlation_metrics(predict(fit(train, a), val), y[val])["srcc"])
-    return {"alpha": best, **correlation_metrics(predict(fit(train, best), test), y[test])}
+    test = data.part("test")
+    ridge = fit_ridge(x, y, data.part("train"), data.part("val"))
+    return {"alpha": ridge.alpha, **correlation_metrics(ridge.predict(x[test]), y[test])}
 
 
 def main() -> None:
@@ -72,7 +49,7 @@ def main() -> None:
                              "(features cached)")
     parser.add_argument("--out", help="keep the folder here (default: a temporary folder)")
     args = parser.parse_args()
-    from aigciqa.model.train import TrainOptions, train
+    from aigciqa.model.scorer import TrainOptions, train
     root = Path(args.out or tempfile.mkdtemp(prefix="mint-learning-")) / "db"
     started = time.perf_counter()
     build_distortion_folder(root, args.seed)

@@ -50,9 +50,9 @@ def hand_loop(root: Path, preset_name: str, epochs: int, batch: int, seed: int) 
     """The same training as train() written directly in PyTorch; returns wall seconds."""
     import torch
     import torch.nn.functional as F
-    from aigciqa.model.checkpoint import build_model
+    from aigciqa.model.scorer import build_model
     from aigciqa.model.data import load_model_data
-    from aigciqa.model.train import PixelCache
+    from aigciqa.model.inference import PixelCache
     data = load_model_data(root, split="split1")
     config = {"preset": preset_name, "perspectives": data.perspectives, "bins": 1, "lora_rank": 0,
               "num_queries": 4 if preset_name == "tiny" else 32, "fix_rate": 0.7, "mos_range": [0, 100]}
@@ -87,7 +87,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     from aigciqa.model.evaluate import score_images
-    from aigciqa.model.train import TrainOptions, train
+    from aigciqa.model.scorer import TrainOptions, train
     base = Path(tempfile.mkdtemp(prefix="mint-speed-"))
     common = dict(preset=args.preset, split="split1", epochs=args.epochs, progress=False, cpu=True)
 

@@ -26,7 +26,7 @@ ANSWER = ("The quality score of the image is 61.20 on a scale of 0 to 100, which
 
 def measure(preset: str, stage: int, steps: int, batch: int, threads: int, queue) -> None:
     import torch
-    from aigciqa.model.checkpoint import build_model
+    from aigciqa.model.scorer import build_model
     torch.set_num_threads(threads)  # 1 by default: on a shared 2-core machine, 2 threads spin against other jobs
     config = {"preset": preset, "perspectives": ["quality", "authenticity", "correspondence"], "bins": 1,
               "lora_rank": 0, "num_queries": 4 if preset == "tiny" else 32, "fix_rate": 0.7, "mos_range": [0, 100]}
@@ -44,7 +44,7 @@ def measure(preset: str, stage: int, steps: int, batch: int, threads: int, queue
             return torch.nn.functional.l1_loss(out, target)
     else:
         from aigciqa.model.llm import load_llm, resolve_spec
-        from aigciqa.model.stage2 import build_explainer, step_inputs
+        from aigciqa.model.instruction import build_explainer, step_inputs
         llm = load_llm(resolve_spec(None, preset))
         model, tokenizer, spec = build_explainer({**config, "llm_hidden": llm.hidden_size, "zero_connection": True},
                                                  (scorer, tokenizer, spec), llm, pretrained=True, seed=0)

@@ -18,7 +18,7 @@ import time
 
 def measure(preset: str, steps: int, batch: int, queue) -> None:
     import torch
-    from aigciqa.model.checkpoint import build_model
+    from aigciqa.model.scorer import build_model
     torch.set_num_threads(2)
     config = {"preset": preset, "perspectives": ["quality", "authenticity", "correspondence"], "bins": 1,
               "lora_rank": 0, "num_queries": 32 if preset != "tiny" else 4, "fix_rate": 0.7, "mos_range": [0, 100]}

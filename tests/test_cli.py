@@ -32,7 +32,7 @@ def test_each_subcommand_help_has_a_summary_inputs_and_an_example(name, capsys):
 
 
 def test_demo_runs_end_to_end(tmp_path, capsys):
-    assert main(["demo", str(tmp_path / "out")]) == 0
+    assert main(["demo", "-o", str(tmp_path / "out")]) == 0
     out = capsys.readouterr().out
     assert "demo outputs are in" in out
     for stage in ("generate", "datasets", "annotate", "mos", "qa_builder", "model"):

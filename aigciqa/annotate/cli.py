@@ -12,54 +12,84 @@ STORE_FILE = "annotations.sqlite"
 
 
 def register(subparsers) -> None:
-    from aigciqa.cli import add_command
+    from aigciqa.cli import add_command, add_db_argument
     parser = add_command(
-        subparsers, "annotate", summary="Rate the folder's images in a window; export or show the ratings.",
+        subparsers, "annotate",
         description="""
-        aigciqa annotate DIR          opens the rating window (Tk). Input: a database folder with images.csv
+        aigciqa annotate open DB      opens the rating window (Tk). Input: a database folder with images.csv
                                       (and prompts.csv for the prompt text), optionally a study config (JSON).
                                       Each subject signs in with an id; every answer is committed at once to
-                                      DIR/annotations.sqlite (or --store FILE); a restart resumes where they were.
-        aigciqa annotate export DIR   writes ratings.csv, answers.csv and annotation_summary.json (items done,
-                                      time and gold agreement per subject) from every DIR/annotations*.sqlite
-                                      plus any --store FILE; the result feeds 'aigciqa build-mos DIR'.
-        aigciqa annotate status DIR   prints each subject's progress.
+                                      DB/annotations.sqlite (or --store FILE); a restart resumes where they were.
+                                      One live window per subject id; instructions, training, breaks and the
+                                      session limit come from the study config.
+        aigciqa annotate export DB    writes ratings.csv, answers.csv and annotation_summary.json (items done,
+                                      time and gold agreement per subject) from every DB/annotations*.sqlite
+                                      plus any --store FILE; the result feeds 'aigciqa build-mos DB'.
+                                      A study in progress: --min-items N, --exclude-subject ID, --exclude-flagged
+                                      leave subjects out (the summary says who and why).
+        aigciqa annotate status DB    prints each subject's progress and flags (low agreement, speeding, ...).
         See docs/annotate.md for the study config, the keys and the store.""",
         example="""
-        aigciqa annotate db/ --study study.json --subject s01
+        aigciqa annotate open db/ --study study.json --subject s01
         aigciqa annotate status db/
-        aigciqa annotate export db/ --store other-machine/annotations-s07.sqlite""",
-        usage="aigciqa annotate [open|export|status] DIR [--study CONFIG] [--subject ID] [--store FILE] "
-              "[--exclude-low-agreement]")
-    parser.add_argument("words", nargs="+", metavar="[open|export|status] DIR",
-                        help="what to do (open by default) and the database folder")
-    parser.add_argument("--study", metavar="CONFIG", help="study config (JSON); default: everything in the card")
-    parser.add_argument("--subject", metavar="ID", help="subject id (letters, digits, _ . -); asked in the window "
+        aigciqa annotate export db/ --store other-machine/annotations-s07.sqlite
+        aigciqa annotate export db/ --min-items 20 --exclude-flagged --exclude-subject s03""")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
+    window = add_command(
+        actions, "open", summary="Open the rating window.",
+        description="Input: DB with images.csv; output: answers in DB/annotations.sqlite (or --store FILE).",
+        example="aigciqa annotate open db/ --study study.json --subject s01")
+    export = add_command(
+        actions, "export", summary="Write ratings.csv, answers.csv and annotation_summary.json from the stores.",
+        description="Input: every DB/annotations*.sqlite plus any --store FILE; output: DB/ratings.csv, "
+                    "DB/answers.csv, DB/annotation_summary.json.",
+        example="aigciqa annotate export db/ --min-items 20 --exclude-flagged --exclude-subject s03")
+    status = add_command(
+        actions, "status", summary="Print each subject's progress and flags (low agreement, speeding, ...).",
+        description="Input: every DB/annotations*.sqlite plus any --store FILE; output: a table on stdout.",
+        example="aigciqa annotate status db/")
+    for action in (window, export, status):
+        add_db_argument(action)
+    window.add_argument("--study", metavar="CONFIG", help="study config (JSON); default: everything in the card")
+    window.add_argument("--subject", metavar="ID", help="subject id (letters, digits, _ . -); asked in the window "
                                                         "when absent")
-    parser.add_argument("--store", metavar="FILE", action="append", default=[],
-                        help=f"open: the answer store to write (default DIR/{STORE_FILE}); export/status: an "
-                             "extra store to merge (repeatable)")
-    parser.add_argument("--exclude-low-agreement", action="store_true",
-                        help="export: leave out subjects whose gold agreement is below the study's min_agreement")
-    parser.set_defaults(func=run, _parser=parser)
+    window.add_argument("--store", metavar="FILE", action="append", default=[],
+                        help=f"the answer store to write (default DB/{STORE_FILE})")
+    for action in (export, status):
+        action.add_argument("--store", metavar="FILE", action="append", default=[],
+                            help="an extra store to merge (repeatable)")
+    export.add_argument("--exclude-low-agreement", action="store_true",
+                        help="leave out subjects whose gold agreement is below the study's min_agreement")
+    export.add_argument("--min-items", type=int, default=0, metavar="N",
+                        help="leave out subjects with fewer than N items done")
+    export.add_argument("--exclude-subject", action="append", default=[], metavar="ID",
+                        help="leave out this subject (repeatable)")
+    export.add_argument("--exclude-flagged", action="store_true",
+                        help="leave out flagged subjects (low agreement, speeding, one constant score, under 2 items)")
+    parser.set_defaults(func=run)
+
+
+def upgrade_argv(argv: list[str]) -> list[str]:
+    """The old spelling ``annotate DB`` (the window as default action) as ``annotate open DB``."""
+    from aigciqa.cli import deprecated
+    rest = argv[1:]
+    if rest and not rest[0].startswith("-") and rest[0] not in ACTIONS:
+        deprecated("'aigciqa annotate DB'", "'aigciqa annotate open DB'")
+        return [argv[0], "open", *rest]
+    return argv
 
 
 def run(args) -> int:
-    words = args.words
-    if len(words) == 1:
-        action, directory = "open", words[0]
-    elif len(words) == 2 and words[0] in ACTIONS:
-        action, directory = words
-    else:
-        args._parser.error(f"expected DIR or one of {', '.join(ACTIONS)} followed by DIR, got: {' '.join(words)}")
     from aigciqa.database import DatabaseFolder
-    folder = DatabaseFolder(directory)
-    if action == "export":
-        from aigciqa.annotate.export import export, format_summary
-        print(format_summary(export(folder, args.store, exclude_low_agreement=args.exclude_low_agreement)))
+    folder = DatabaseFolder(args.db)
+    if args.action == "export":
+        from aigciqa.annotate.export import ExportFilter, export, format_summary
+        filters = ExportFilter(min_items=args.min_items, exclude_subjects=frozenset(args.exclude_subject),
+                               exclude_flagged=args.exclude_flagged, exclude_low_agreement=args.exclude_low_agreement)
+        print(format_summary(export(folder, args.store, filters=filters)))
         print(f"wrote {folder.table_path('ratings')}, {folder.table_path('answers')} and the summary")
         return 0
-    if action == "status":
+    if args.action == "status":
         from aigciqa.annotate.export import status
         print(status(folder, args.store))
         return 0

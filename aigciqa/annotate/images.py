@@ -12,24 +12,39 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 log = logging.getLogger("aigciqa.annotate")
 
 PLACEHOLDER_BACKGROUND = (96, 96, 96)
 
 
+# How an image is sized on screen: "fit" = native size when it fits, else shrunk to fit; "fill" = scaled
+# up or down to fill the space; "1:1" = native pixels always (a larger image is panned with the mouse).
+VIEW_MODES = ("fit", "fill", "1:1")
+
+
 @dataclass(frozen=True)
 class LoadedImage:
-    image: Image.Image  # RGB, scaled to fit the box
+    image: Image.Image  # RGB, sized for the box and view mode
     error: str | None = None  # why the file could not be shown (the image is then a placeholder)
 
 
-def scale_to_fit(image: Image.Image, box: tuple[int, int]) -> Image.Image:
-    """Scale (up or down) to fit ``box`` with the aspect ratio kept, Lanczos resampling."""
+def scale_to_fit(image: Image.Image, box: tuple[int, int], mode: str = "fill") -> Image.Image:
+    """Size ``image`` for ``box`` in a view mode (see VIEW_MODES), aspect ratio kept, Lanczos resampling."""
     factor = min(box[0] / image.width, box[1] / image.height)
+    if mode == "1:1" or (mode == "fit" and factor >= 1):
+        return image
     size = (max(1, round(image.width * factor)), max(1, round(image.height * factor)))
     return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
+
+
+def to_8_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit or float grey image scaled to 8 bits by its type's range (``convert`` would clip it to white)."""
+    pixels = np.asarray(image, dtype=np.float64)
+    top = 1.0 if image.mode == "F" else (65535.0 if image.mode.startswith("I;16") or pixels.max() > 255 else 255.0)
+    return Image.fromarray(np.clip(np.rint(pixels / top * 255), 0, 255).astype(np.uint8), mode="L")
 
 
 def placeholder(box: tuple[int, int], message: str) -> Image.Image:
@@ -43,18 +58,21 @@ def placeholder(box: tuple[int, int], message: str) -> Image.Image:
     return image
 
 
-def load_scaled(path: str | Path, box: tuple[int, int]) -> LoadedImage:
-    """The image scaled to ``box``, or a placeholder saying why it cannot be shown (never raises)."""
+def load_scaled(path: str | Path, box: tuple[int, int], mode: str = "fill") -> LoadedImage:
+    """The image sized for ``box`` (see VIEW_MODES), or a placeholder saying why it cannot be shown (never raises)."""
     try:
-        with Image.open(path) as source:
-            source.load()
-            if source.mode in ("RGBA", "LA", "P"):
+        with Image.open(path) as opened:
+            opened.load()
+            source = ImageOps.exif_transpose(opened)  # as a camera or editor meant it to be seen
+            if source.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                source = to_8_bit(source)
+            if source.mode in ("RGBA", "LA", "P", "PA"):
                 rgba = source.convert("RGBA")
                 image = Image.new("RGB", rgba.size, (255, 255, 255))
                 image.paste(rgba, mask=rgba.getchannel("A"))
             else:
                 image = source.convert("RGB")
-        return LoadedImage(scale_to_fit(image, box))
+        return LoadedImage(scale_to_fit(image, box, mode))
     except FileNotFoundError:
         error = "the file is missing"
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as problem:
@@ -66,8 +84,8 @@ def load_scaled(path: str | Path, box: tuple[int, int]) -> LoadedImage:
 class Prefetcher:
     """Loads images in a worker thread; ``get`` returns a finished one or waits for it."""
 
-    def __init__(self, box: tuple[int, int], *, enabled: bool = True, keep: int = 6):
-        self.box = box
+    def __init__(self, box: tuple[int, int], *, enabled: bool = True, keep: int = 6, mode: str = "fill"):
+        self.box, self.mode = box, mode
         self.enabled = enabled
         self.keep = keep
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prefetch")
@@ -79,7 +97,7 @@ class Prefetcher:
         with self._lock:
             future = self._futures.get(path)
             if future is None:
-                future = self._executor.submit(load_scaled, path, self.box)
+                future = self._executor.submit(load_scaled, path, self.box, self.mode)
                 self._futures[path] = future
                 while len(self._futures) > self.keep:  # forget the oldest request
                     self._futures.pop(next(iter(self._futures)))
@@ -91,14 +109,18 @@ class Prefetcher:
 
     def get(self, path: str | Path) -> LoadedImage:
         if not self.enabled:
-            return load_scaled(path, self.box)
+            return load_scaled(path, self.box, self.mode)
         return self.request(path).result()
 
-    def set_box(self, box: tuple[int, int]) -> None:
+    def set_view(self, box: tuple[int, int], mode: str | None = None) -> bool:
+        """Size later images for a new box or view mode (forgetting those made for the old); True if it changed."""
+        mode = self.mode if mode is None else mode
         with self._lock:
-            if box != self.box:
-                self.box = box
-                self._futures.clear()
+            if (box, mode) == (self.box, self.mode):
+                return False
+            self.box, self.mode = box, mode
+            self._futures.clear()
+            return True
 
     def close(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)

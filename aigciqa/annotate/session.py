@@ -13,12 +13,19 @@ from pathlib import Path
 
 import pandas as pd
 
-from aigciqa.annotate.store import FINISHED, AnswerStore
-from aigciqa.annotate.study import Item, Study, subject_items, validate_subject_id
+from aigciqa.annotate.store import CLAIM_HEARTBEAT_S, FINISHED, REOPENED, AnswerStore
+from aigciqa.annotate.study import Item, Study, TrainingItem, subject_items, validate_subject_id
 from aigciqa.database import DatabaseFolder
 from aigciqa.errors import InputError
 
 TRAINING_DONE = "training_done"
+INSTRUCTIONS_SEEN = "instructions_seen"
+BREAK = "break"
+SESSION_LIMIT = "session_limit"
+
+
+class UnreadableItem(ValueError):
+    """An answer was given to an item whose image could not be shown."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +49,8 @@ def image_lookup(folder: DatabaseFolder) -> tuple[dict[str, str], dict[str, str]
 
 class Session:
     def __init__(self, folder: DatabaseFolder, study: Study, store: AnswerStore, subject_id: str, *,
-                 clock=time.time):
+                 clock=time.time, claim: bool = False):
+        """``claim``: make this the subject's only live session (a window; SubjectInUse when another holds it)."""
         self.folder, self.study, self.store, self.clock = folder, study, store, clock
         self.subject_id = validate_subject_id(subject_id)
         self.paths, self.prompts = image_lookup(folder)
@@ -56,13 +64,39 @@ class Session:
             self.items = subject_items(study, list(self.paths), subject_id)
             store.add_subject(subject_id, self.items, study.config)
         self.session_id = store.start_session(subject_id)
+        self.claimed = False
+        if claim:
+            store.claim(subject_id, self.session_id)
+            self.claimed, self.claim_refreshed = True, clock()
         self.answers = store.latest_answers(subject_id)
         self.finished = store.finished_positions(subject_id)
         self.spent_before = sum(v.t_end - v.t_start for v in store.visits(subject_id))
         self.position = self.resume_position()
         self.visit_start = clock()
         self.unreadable: dict[int, str] = {}
+        self.reopened: set[int] = set()  # finished items whose answers became incomplete (this session)
         self.training_needed = bool(study.training) and not store.has_event(subject_id, TRAINING_DONE)
+        self.instructions_needed = not store.has_event(subject_id, INSTRUCTIONS_SEEN)
+        self.session_start = clock()
+        self.last_break, self.done_since_break = self.session_start, 0
+        self.ended = False  # the session's time is recorded: no more visits
+
+    def close(self) -> None:
+        """Record the time on the current item and free the subject for another window."""
+        try:
+            if not self.all_done and not self.ended:
+                self._leave("left")
+            self.ended = True
+        finally:
+            if self.claimed:
+                self.store.release_claim(self.subject_id, self.session_id)
+                self.claimed = False
+
+    def heartbeat(self) -> None:
+        """Keep the claim on the subject alive (called by the window's clock)."""
+        if self.claimed and self.clock() - self.claim_refreshed >= CLAIM_HEARTBEAT_S:
+            self.store.refresh_claim(self.subject_id, self.session_id)
+            self.claim_refreshed = self.clock()
 
     # ---- where we are ---------------------------------------------------------------------------------
     @property
@@ -110,14 +144,38 @@ class Session:
         if not ok:
             raise ValueError(f"{value!r} is not a valid answer for {field}")
 
-    def set_answer(self, field: str, value, position: int | None = None) -> None:
-        """Record one answer; it is committed to the store before this returns (StoreBusy if locked)."""
+    def set_answer(self, field: str, value, position: int | None = None) -> list[str]:
+        """Record one answer; it is committed to the store before this returns (StoreBusy if locked).
+
+        Returns the explanation fields cleared because the new level needs none (an explanation of a
+        level the subject no longer gives must not be exported with the new one). A finished item
+        whose answers become incomplete is reopened: it is no longer finished until completed again.
+        """
         position = self.position if position is None else position
         self.check_value(field, value)
-        if self.answers.get(position, {}).get(field) == value:
-            return  # unchanged: nothing new to record
-        self.store.record_answer(self.subject_id, position, field, value, self.session_id)
-        self.answers.setdefault(position, {})[field] = value
+        if position in self.unreadable:
+            raise UnreadableItem(f"item {position + 1}'s image cannot be shown: it can only be skipped")
+        cleared = []
+        if self.answers.get(position, {}).get(field) != value:
+            self.store.record_answer(self.subject_id, position, field, value, self.session_id)
+            self.answers.setdefault(position, {})[field] = value
+        if field in {q.name for q in self.study.questions}:
+            question = self.study.question(field)
+            stale = self.answers.get(position, {}).get(question.explanation)
+            if question.explanation and stale and not self.study.explanation_needed(field, value):
+                self.store.record_answer(self.subject_id, position, question.explanation, "", self.session_id)
+                self.answers[position][question.explanation] = ""
+                cleared.append(question.explanation)
+        self._recheck(position)
+        return cleared
+
+    def _recheck(self, position: int) -> None:
+        """A finished item must stay complete: reopen it in the store as soon as it is not."""
+        if position in self.finished and self.finished[position] == "done" and self.problems(position):
+            now = self.clock()
+            self.store.record_visit(self.subject_id, position, self.session_id, now, now, REOPENED)
+            del self.finished[position]
+            self.reopened.add(position)
 
     def problems(self, position: int | None = None) -> list[str]:
         return self.study.problems(self.values(position))
@@ -132,14 +190,29 @@ class Session:
         self.visit_start = now
 
     def next(self) -> list[str]:
-        """Move on when the item's answers are complete; otherwise return what is missing."""
+        """Move on when the item's answers are complete; otherwise return what is missing.
+
+        After the last item, the first item that is not finished (a reopened one) comes next.
+        """
         if self.all_done:
             return []
+        if self.position in self.unreadable:
+            return ["skip this image (S): it cannot be shown"]
         problems = self.problems()
         if problems:
             return problems
+        least = float(self.study.session["min_viewing_seconds"] or 0)
+        seen = self.clock() - self.visit_start
+        if self.position not in self.finished and seen < least:
+            return [f"look at the image a little longer (at least {least:g} s)"]
+        new = self.position not in self.finished
         self._leave("done")
+        self.reopened.discard(self.position)
+        if new:
+            self.done_since_break += 1
         self.position += 1
+        if self.all_done:
+            self.position = self.resume_position()
         return []
 
     def previous(self) -> list[str]:
@@ -150,10 +223,16 @@ class Session:
             self.position -= 1
             self.visit_start = self.clock()
             return []
+        if self.finished.get(self.position) == "skipped":
+            self._leave("skipped")
+            self.position -= 1
+            return []
         problems = self.problems()
-        if self.position in self.finished and problems:
+        was_finished = self.position in self.finished or self.position in self.reopened
+        if was_finished and problems:
             return problems
-        self._leave("done" if self.position in self.finished and not problems else "left")
+        self._leave("done" if was_finished else "left")
+        self.reopened.discard(self.position)
         self.position -= 1
         return []
 
@@ -166,6 +245,34 @@ class Session:
                                   message, self.session_id)
         self.unreadable[self.position] = message
 
+    def incomplete_finished(self) -> list[int]:
+        """Positions finished before whose answers are now incomplete (reopened and not completed again)."""
+        return sorted(p for p in self.reopened if p not in self.finished)
+
+    # ---- breaks and the session's length ----------------------------------------------------------------
+    def break_due(self) -> bool:
+        every_items, every_minutes = self.study.session["break_every_items"], self.study.session["break_every_minutes"]
+        return not self.all_done and not self.over() and bool(
+            (every_items and self.done_since_break >= every_items)
+            or (every_minutes and self.done_since_break and self.clock() - self.last_break >= 60 * every_minutes))
+
+    def take_break(self) -> None:
+        """Record a break; the time of the item shown after it starts when the break ends."""
+        self.store.record_event(self.subject_id, BREAK, self.session_id)
+        self.last_break, self.done_since_break = self.clock(), 0
+        self.visit_start = self.clock()
+
+    def over(self) -> bool:
+        """The study's maximum session length is reached (the subject continues in a later session)."""
+        limit = self.study.session["max_minutes"]
+        return bool(limit) and self.clock() - self.session_start >= 60 * limit
+
+    def end_for_limit(self) -> None:
+        if not self.all_done and not self.ended:
+            self._leave("left")
+        self.ended = True
+        self.store.record_event(self.subject_id, SESSION_LIMIT, self.session_id)
+
     def can_skip(self) -> bool:
         return not self.all_done and self.position in self.unreadable
 
@@ -177,17 +284,21 @@ class Session:
         return True
 
     # ---- training ------------------------------------------------------------------------------------
-    def training_items(self) -> list[tuple[Shown, dict]]:
+    def training_items(self) -> list[tuple[Shown, TrainingItem]]:
         out = []
         n = len(self.study.training)
         for k, example in enumerate(self.study.training):
             relative = example.path if example.path is not None else self.paths[example.image_id]
             prompt = example.prompt or (self.prompts.get(example.image_id, "") if example.image_id else "")
-            out.append((Shown(self.folder.path(relative), prompt, f"training example {k + 1} of {n}"),
-                        dict(example.answers)))
+            out.append((Shown(self.folder.path(relative), prompt, f"training example {k + 1} of {n}"), example))
         return out
 
     def finish_training(self) -> None:
         self.store.record_event(self.subject_id, TRAINING_DONE, self.session_id)
         self.training_needed = False
+        self.visit_start = self.clock()
+
+    def finish_instructions(self) -> None:
+        self.store.record_event(self.subject_id, INSTRUCTIONS_SEEN, self.session_id)
+        self.instructions_needed = False
         self.visit_start = self.clock()

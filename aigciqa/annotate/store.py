@@ -8,7 +8,9 @@ order is stored when the subject first signs in, so a restart resumes the same s
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import socket
 import sqlite3
 import time
@@ -46,15 +48,40 @@ CREATE TABLE IF NOT EXISTS problems (
 CREATE TABLE IF NOT EXISTS events (
     event_id INTEGER PRIMARY KEY AUTOINCREMENT, subject_id TEXT NOT NULL, kind TEXT NOT NULL,
     session_id INTEGER, t REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS claims (
+    subject_id TEXT PRIMARY KEY, session_id INTEGER NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL,
+    heartbeat REAL NOT NULL);
 """
 
 # Outcomes of a visit: "done" (moved on with the answers complete), "skipped" (unreadable image),
-# "left" (moved back before finishing). An item is finished once it has a done or skipped visit.
+# "left" (moved back before finishing), "reopened" (a finished item whose answers became incomplete).
+# An item is finished when its latest done, skipped or reopened visit is a done or skipped one.
 FINISHED = ("done", "skipped")
+REOPENED = "reopened"
+FINISHING = (*FINISHED, REOPENED)
+
+# A live window refreshes its claim on the subject this often; a claim not refreshed for CLAIM_STALE_S
+# (a crash on another machine) or whose process is gone (a crash on this one) is taken over.
+CLAIM_HEARTBEAT_S = 5.0
+CLAIM_STALE_S = 60.0
 
 
 class StoreBusy(InputError):
     """The store is locked by another process for longer than the busy timeout."""
+
+
+class SubjectInUse(InputError):
+    """Another live window is rating for this subject."""
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by another user
+        return True
+    return True
 
 
 @dataclass(frozen=True)
@@ -98,6 +125,8 @@ class AnswerStore:
         row = c.execute("SELECT value FROM meta WHERE key='kind'").fetchone()
         if not row or row[0] != STORE_KIND:
             raise InputError("this SQLite file is not an aigciqa annotation store", file=str(self.path))
+        if "meta" in tables and "claims" not in tables:  # a store made before claims existed
+            c.executescript("BEGIN IMMEDIATE;" + SCHEMA + "COMMIT;")
 
     def _error(self, error: sqlite3.Error) -> InputError:
         text = str(error)
@@ -120,6 +149,21 @@ class AnswerStore:
         except sqlite3.Error as error:
             raise self._error(error) from None
 
+    @contextlib.contextmanager
+    def _transaction(self):
+        """One write transaction (taken at once, so no other writer slips in): all of it or nothing."""
+        c = self.connection
+        try:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                yield c
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as error:
+            raise self._error(error) from None
+
     def close(self) -> None:
         self.connection.close()
 
@@ -138,20 +182,11 @@ class AnswerStore:
 
     def add_subject(self, subject_id: str, items: list[Item], study_config: dict) -> None:
         """Store a new subject with its item order, all in one transaction."""
-        c = self.connection
-        try:
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                c.execute("INSERT INTO subjects VALUES (?, ?, ?)",
-                          (subject_id, time.time(), json.dumps(study_config, sort_keys=True)))
-                c.executemany("INSERT INTO items VALUES (?, ?, ?, ?)",
-                              [(subject_id, i.position, i.image_id, i.kind) for i in items])
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-        except sqlite3.Error as error:
-            raise self._error(error) from None
+        with self._transaction() as c:
+            c.execute("INSERT INTO subjects VALUES (?, ?, ?)",
+                      (subject_id, time.time(), json.dumps(study_config, sort_keys=True)))
+            c.executemany("INSERT INTO items VALUES (?, ?, ?, ?)",
+                          [(subject_id, i.position, i.image_id, i.kind) for i in items])
 
     def study_config(self, subject_id: str) -> dict:
         rows = self._read("SELECT study FROM subjects WHERE subject_id=?", (subject_id,))
@@ -201,13 +236,13 @@ class AnswerStore:
             (subject_id,))]
 
     def finished_positions(self, subject_id: str) -> dict[int, str]:
-        """position -> "done" or "skipped" (the latest finishing outcome)."""
+        """position -> "done" or "skipped" (the latest finishing outcome; a later reopening undoes it)."""
         out = {}
         for position, outcome in self._read(
-                "SELECT position, outcome FROM visits WHERE subject_id=? AND outcome IN ('done', 'skipped') "
-                "ORDER BY visit_id", (subject_id,)):
+                "SELECT position, outcome FROM visits WHERE subject_id=? AND outcome IN (?, ?, ?) ORDER BY visit_id",
+                (subject_id, *FINISHING)):
             out[position] = outcome
-        return out
+        return {position: outcome for position, outcome in out.items() if outcome in FINISHED}
 
     def record_problem(self, subject_id: str, position: int | None, image_id: str | None, path: str | None,
                        message: str, session_id: int | None) -> None:
@@ -224,6 +259,39 @@ class AnswerStore:
 
     def has_event(self, subject_id: str, kind: str) -> bool:
         return bool(self._read("SELECT 1 FROM events WHERE subject_id=? AND kind=?", (subject_id, kind)))
+
+    def events(self, subject_id: str) -> list[tuple[str, int | None, float]]:
+        return self._read("SELECT kind, session_id, t FROM events WHERE subject_id=? ORDER BY event_id", (subject_id,))
+
+    # ---- claims: one live window per subject ---------------------------------------------------------------
+    def claim_holder(self, subject_id: str, now: float | None = None) -> str | None:
+        """Who holds a live claim on the subject ("host pid N"), or None when nobody (or only a crashed one)."""
+        rows = self._read("SELECT host, pid, heartbeat FROM claims WHERE subject_id=?", (subject_id,))
+        if not rows:
+            return None
+        host, pid, heartbeat = rows[0]
+        now = time.time() if now is None else now
+        if now - heartbeat > CLAIM_STALE_S or (host == socket.gethostname() and not _process_alive(pid)):
+            return None
+        return f"{host} (process {pid})"
+
+    def claim(self, subject_id: str, session_id: int) -> None:
+        """Make this session the subject's only live one; SubjectInUse when another live window holds it."""
+        with self._transaction() as c:  # check and take in one transaction: two windows cannot both win
+            holder = self.claim_holder(subject_id)
+            if holder is not None:
+                raise SubjectInUse(f"subject {subject_id} is already rating in another window on {holder}; "
+                                   "close that window first (or wait a minute if it crashed)",
+                                   file=str(self.path), field="subject")
+            c.execute("INSERT OR REPLACE INTO claims VALUES (?, ?, ?, ?, ?)",
+                      (subject_id, session_id, socket.gethostname(), os.getpid(), time.time()))
+
+    def refresh_claim(self, subject_id: str, session_id: int) -> None:
+        self._write("UPDATE claims SET heartbeat=? WHERE subject_id=? AND session_id=?",
+                    (time.time(), subject_id, session_id))
+
+    def release_claim(self, subject_id: str, session_id: int) -> None:
+        self._write("DELETE FROM claims WHERE subject_id=? AND session_id=?", (subject_id, session_id))
 
 
 def find_stores(root: str | Path, extra=()) -> list[Path]:

@@ -26,6 +26,22 @@ EXPLANATION_PROMPTS = {
     "consistency": "What is inconsistent with the prompt?",
 }
 
+# Shown on the instructions screen unless the config says otherwise (paper section III-B).
+PERSPECTIVE_DEFINITIONS = {
+    "quality": "Quality: how good the image looks as a picture: sharp, clean outlines, rich details, no noise "
+               "or artefacts.",
+    "authenticity": "Authenticity: how real or natural it looks: could it be a photograph or a work by a person, "
+                    "or does it show odd shapes, bent limbs or impossible objects?",
+    "correspondence": "Correspondence: how well the image matches the prompt written under it: every object, "
+                      "count, colour and relation the prompt asks for.",
+}
+# A word for each step of the 0-5 scale (ITU-R BT.500's five grades, with "very bad" below them).
+SCALE_ANCHORS = {"0": "very bad", "1": "bad", "2": "poor", "3": "fair", "4": "good", "5": "excellent"}
+# Defaults of the study's "session" settings: ITU-R BT.500 suggests sessions of at most about 30 minutes.
+SESSION_DEFAULTS = {"break_every_items": None, "break_every_minutes": None, "break_seconds": 60.0,
+                    "max_minutes": None, "min_viewing_seconds": 0.0}
+SPEEDING_SECONDS = 3.0  # a median below this per item, over 3+ items, is flagged as speeding
+
 SUBJECT_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 _ANSWERS_SCHEMA = {"type": "object", "additionalProperties": {"type": ["integer", "number", "string"]}}
@@ -59,7 +75,19 @@ STUDY_SCHEMA: dict[str, Any] = {
                 "properties": {"image_id": {"type": "string", "minLength": 1}, "answers": _ANSWERS_SCHEMA}}},
             "score_tolerance": {"type": "number", "minimum": 0},
             "level_tolerance": {"type": "integer", "minimum": 0},
-            "min_agreement": {"type": "number", "minimum": 0, "maximum": 1}}},
+            "min_agreement": {"type": "number", "minimum": 0, "maximum": 1},
+            "speeding_seconds": {"type": "number", "minimum": 0}}},
+        "instructions": {"type": "object", "additionalProperties": False, "properties": {
+            "text": {"type": "string"},
+            "definitions": {"type": "object", "additionalProperties": {"type": "string", "minLength": 1}},
+            "anchors": {"type": "object", "propertyNames": {"pattern": "^-?[0-9]+$"},
+                        "additionalProperties": {"type": "string", "minLength": 1}}}},
+        "session": {"type": "object", "additionalProperties": False, "properties": {
+            "break_every_items": {"type": "integer", "minimum": 1},
+            "break_every_minutes": {"type": "number", "exclusiveMinimum": 0},
+            "break_seconds": {"type": "number", "minimum": 0},
+            "max_minutes": {"type": "number", "exclusiveMinimum": 0},
+            "min_viewing_seconds": {"type": "number", "minimum": 0}}},
         "items": {"oneOf": [{"const": "all"},
                             {"type": "object", "additionalProperties": False, "required": ["per_subject"],
                              "properties": {"per_subject": {"type": "integer", "minimum": 1}}}]},
@@ -100,9 +128,14 @@ class Study:
     score_tolerance: float = 1.0
     level_tolerance: int = 0
     min_agreement: float | None = None
+    speeding_seconds: float = SPEEDING_SECONDS
     per_subject: int | None = None
     seed: int = 0
     config: dict = field(default_factory=dict)  # the config as given, stored with each subject
+    instructions: str = ""
+    definitions: dict[str, str] = field(default_factory=dict)  # perspective -> what it means
+    anchors: dict[int, str] = field(default_factory=dict)  # score -> its word
+    session: dict = field(default_factory=lambda: dict(SESSION_DEFAULTS))
 
     @property
     def scores(self) -> list[int]:
@@ -233,6 +266,20 @@ def make_study(card: dict, config: dict | None = None, image_ids=(), *, file: st
             fail(f"image_id '{item['image_id']}' is not in images.csv", f"gold/known/{k}/image_id")
         _check_answers(study, item["answers"], f"gold/known/{k}/answers", fail)
         study.gold_known[item["image_id"]] = dict(item["answers"])
+    study.speeding_seconds = float(gold.get("speeding_seconds", SPEEDING_SECONDS))
+    instructions = config.get("instructions", {})
+    study.instructions = instructions.get("text", "")
+    for name in instructions.get("definitions", {}):
+        if name not in perspectives:
+            fail(f"'{name}' is not a perspective of the study", f"instructions/definitions/{name}")
+    study.definitions = {p: instructions.get("definitions", {}).get(p, PERSPECTIVE_DEFINITIONS.get(p, p.capitalize()))
+                         for p in perspectives}
+    anchors = instructions.get("anchors", SCALE_ANCHORS if (lo, hi) == (0, 5) else {})
+    for key in anchors:
+        if not lo <= int(key) <= hi:
+            fail(f"anchor {key} is outside the scale {lo}-{hi}", f"instructions/anchors/{key}")
+    study.anchors = {int(k): v for k, v in sorted(anchors.items(), key=lambda kv: int(kv[0]))}
+    study.session = {**SESSION_DEFAULTS, **config.get("session", {})}
     items = config.get("items", "all")
     study.per_subject = None if items == "all" else int(items["per_subject"])
     return study

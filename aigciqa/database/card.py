@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import datetime as _dt
 import json
+import math
 import shlex
 import sys
 from functools import lru_cache
@@ -40,6 +41,28 @@ DEFAULT_QUESTIONS: tuple[dict[str, Any], ...] = (
 )
 
 
+# The card's optional fields and the value every stage assumes when a card leaves one out.
+CARD_DEFAULTS: dict[str, Any] = {
+    "description": "",
+    "mos_range": [0, 100],
+    "repeated_ratings": False,
+    "generators": [],
+    "synthetic": False,
+    "source": {},
+    "provenance": {},
+}
+
+
+def card_value(card: dict, key: str) -> Any:
+    """A card field, or its default (:data:`CARD_DEFAULTS`) when the card leaves it out: the one way every
+    stage reads an optional field. A required field that is missing is an InputError naming it."""
+    if key in card:
+        return card[key]
+    if key in CARD_DEFAULTS:
+        return copy.deepcopy(CARD_DEFAULTS[key])
+    raise InputError(f"the card lacks the required field '{key}'", file=CARD_FILE, field=key)
+
+
 @lru_cache(maxsize=1)
 def card_schema() -> dict:
     text = resources.files("aigciqa.database").joinpath("schema/dataset.schema.json").read_text("utf-8")
@@ -53,7 +76,7 @@ def default_card(name: str, **overrides: Any) -> dict:
         "name": name,
         "perspectives": list(DEFAULT_PERSPECTIVES),
         "scale": {"min": 0, "max": 5},
-        "mos_range": [0, 100],
+        "mos_range": list(CARD_DEFAULTS["mos_range"]),
         "questions": copy.deepcopy(list(DEFAULT_QUESTIONS)),
         "generators": [],
     }
@@ -69,8 +92,18 @@ def validate_card(card: Any, file: str = CARD_FILE) -> dict:
         error = errors[0]
         field = "/".join(str(part) for part in error.absolute_path) or None
         raise InputError(error.message, file=file, field=field)
+    for name, value in card["scale"].items():
+        if not math.isfinite(value):  # NaN would make every range check pass
+            raise InputError(f"must be a finite number, not {value}", file=file, field=f"scale/{name}")
     if card["scale"]["min"] >= card["scale"]["max"]:
         raise InputError("scale min must be below max", file=file, field="scale")
+    if "mos_range" in card:
+        low, high = card["mos_range"]
+        if not (math.isfinite(low) and math.isfinite(high)):
+            raise InputError(f"must be finite numbers, not {low}, {high}", file=file, field="mos_range")
+        if not low < high:
+            raise InputError(f"[{low}, {high}]: the low end must be below the high end", file=file,
+                             field="mos_range")
     names = [q["name"] for q in card["questions"]]
     duplicated = {n for n in names if names.count(n) > 1}
     if duplicated:

@@ -7,7 +7,12 @@ import shlex
 import shutil
 from dataclasses import dataclass, field
 
+from aigciqa.common.files import file_sha256
+from aigciqa.database.card import card_value
 from aigciqa.database.folder import ANNOTATIONS_FILE, CACHE_DIR, SCREENING_FILE, VQA_FILE, DatabaseFolder
+from aigciqa.database.journal import FolderLock, holder_of, recover
+from aigciqa.database.tables import TABLES
+from aigciqa.errors import InputError
 
 
 @dataclass
@@ -25,25 +30,53 @@ class FolderReport:
     next_steps: list[str] = field(default_factory=list)
     split_columns: list[str] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)  # trained models under runs/
+    images_verified: int | None = None  # images whose sha256 was checked (--verify)
+    cleaned: list[str] = field(default_factory=list)  # leftovers of killed commands, dealt with
+    active_writer: str | None = None  # a command writing the folder now (its leftovers are kept)
     caches: list[dict] = field(default_factory=list)  # derived data under cache/ (see cache_report)
 
 
-def inspect_folder(folder: DatabaseFolder) -> FolderReport:
-    """Validate the folder (raises InputError on the first problem) and summarise it."""
+def clean_leftovers(folder: DatabaseFolder) -> tuple[list[str], str | None]:
+    """Finish or undo a killed command's commit and delete its temporary files, unless a writer is
+    active (its temporary files are in use). Returns what was done and the active writer, if any."""
+    done = []
+    if not folder.root.is_dir():
+        return done, None
+    held = FolderLock.try_acquire(folder.root)
+    if held is None:
+        return done, holder_of(folder.root)
+    try:
+        outcome = recover(folder.root)
+        if outcome:
+            done.append(outcome)
+        for path in folder.leftover_files():
+            path.unlink()
+            done.append(f"removed {path.relative_to(folder.root).as_posix()} (a killed write's temporary file)")
+    finally:
+        held.release()
+    return done, None
+
+
+def inspect_folder(folder: DatabaseFolder, *, verify: bool = False) -> FolderReport:
+    """Validate the folder (raises InputError on the first problem) and summarise it. ``verify``
+    also checks every listed image against its recorded sha256."""
+    cleaned, writer = clean_leftovers(folder)
     card = folder.read_card()
     tables = folder.validate()
-    report = FolderReport(root=str(folder.root), name=card["name"], synthetic=bool(card.get("synthetic")),
+    report = FolderReport(root=str(folder.root), name=card["name"], synthetic=bool(card_value(card, "synthetic")),
                           perspectives=list(card["perspectives"]),
                           rows={name: len(frame) for name, frame in tables.items()},
-                          provenance=card.get("provenance", {}))
+                          provenance=card_value(card, "provenance"), cleaned=cleaned, active_writer=writer)
     for name in (ANNOTATIONS_FILE, SCREENING_FILE, VQA_FILE):
         report.files[name] = (folder.root / name).is_file()
     if "images" in tables:
         paths = tables["images"]["path"]
-        present = [(folder.root / p).is_file() for p in paths]
+        present = [folder.path(p).is_file() for p in paths]  # a link may not lead out of the folder
         report.images_listed = len(paths)
         report.images_on_disk = sum(present)
         report.missing_images = [p for p, ok in zip(paths, present) if not ok]
+        if verify:
+            report.images_verified = verify_images(folder, tables["images"], present)
     if "splits" in tables:
         report.split_columns = [c for c in tables["splits"].columns if c != "image_id"]
     runs = folder.root / "runs"
@@ -71,17 +104,33 @@ def cache_report(folder: DatabaseFolder) -> list[dict]:
 
 
 def remove_caches(folder: DatabaseFolder) -> int:
-    """Delete the folder's cache/ directory (derived data, rebuilt when needed); returns the bytes freed."""
+    """Delete the folder's cache/ directory (derived data, rebuilt when needed); returns the bytes freed.
+    Holds the writer lock, so a command filling the cache is not cut short (its name is the error)."""
     root = folder.root / CACHE_DIR
-    freed = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
-    shutil.rmtree(root, ignore_errors=True)
+    with folder.lock("info --remove-cache"):
+        freed = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
+        shutil.rmtree(root, ignore_errors=True)
     return freed
 
 
+def verify_images(folder: DatabaseFolder, images, present: list[bool]) -> int:
+    """Check each present image that has a recorded sha256; InputError at the first mismatch."""
+    checked = 0
+    for row, (path, sha256, ok) in enumerate(zip(images["path"], images["sha256"], present), start=1):
+        if not ok or not sha256:
+            continue
+        actual = file_sha256(folder.path(path))
+        if actual != sha256:
+            raise InputError(f"{path} has sha256 {actual[:12]}..., the table records {sha256[:12]}... "
+                             "(the file changed after it was listed)", file=TABLES["images"].filename,
+                             row=row, field="sha256")
+        checked += 1
+    return checked
+
+
 def _available_commands() -> set[str]:
-    from aigciqa.cli import build_parser
-    parser = build_parser()
-    return set(parser._subparsers._group_actions[0].choices)  # argparse keeps subcommands here
+    from aigciqa.cli import COMMANDS  # names only: no stage is imported
+    return set(COMMANDS)
 
 
 def _next_steps(report: FolderReport, tables) -> list[str]:
@@ -93,7 +142,7 @@ def _next_steps(report: FolderReport, tables) -> list[str]:
         steps.append(f"aigciqa generate {root}   # make the {report.images_listed - report.images_on_disk or 'missing'} "
                      "images (or copy the published images to the paths in images.csv)")
     if report.images_on_disk and not has("ratings"):
-        steps.append(f"aigciqa annotate {root}   # collect ratings from subjects")
+        steps.append(f"aigciqa annotate open {root}   # collect ratings from subjects")
     if has("ratings") and not has("mos"):
         steps.append(f"aigciqa build-mos {root}  # screen subjects and compute MOS")
     if (has("mos") or has("labels")) and not report.files.get(VQA_FILE):
@@ -103,7 +152,7 @@ def _next_steps(report: FolderReport, tables) -> list[str]:
     trainable = (has("mos") or has("pairs")) and has("splits") and report.images_on_disk
     split = report.split_columns[0] if report.split_columns else "SPLIT"
     if trainable and not report.runs:
-        steps.append(f"aigciqa train {root} --split {split}      # train MINT-IQA")
+        steps.append(f"aigciqa train scorer {root} --split {split}      # train MINT-IQA")
     for run in report.runs if trainable else ():
         steps.append(f"aigciqa evaluate {root} --model {shlex.quote(report.root + '/runs/' + run)} --split {split} --part test   "
                      "# test metrics of a trained model")
@@ -125,6 +174,8 @@ def format_report(report: FolderReport) -> str:
             shown = ", ".join(report.missing_images[:3])
             more = f" and {len(report.missing_images) - 3} more" if len(report.missing_images) > 3 else ""
             lines.append(f"    missing: {shown}{more}")
+    if report.images_verified is not None:
+        lines.append(f"  sha256 checked: {report.images_verified} image files match images.csv")
     if report.split_columns:
         lines.append(f"  split columns: {', '.join(report.split_columns)}")
     if report.runs:
@@ -138,6 +189,9 @@ def format_report(report: FolderReport) -> str:
                          + (f"  ({cache['description']})" if cache["description"] else ""))
     for stage, entry in report.provenance.items():
         lines.append(f"  {stage}: {entry['command']}  ({entry['time']}, aigciqa {entry['tool_version']})")
+    lines += [f"  cleaned: {entry}" for entry in report.cleaned]
+    if report.active_writer:
+        lines.append(f"  being written now by {report.active_writer}; what you see may change when it commits")
     lines.append("next:" if report.next_steps else "next: no further stage of this installation applies")
     lines += [f"  {step}" for step in report.next_steps]
     return "\n".join(lines)

@@ -10,13 +10,14 @@ from __future__ import annotations
 import io
 import posixpath
 import re
-from pathlib import Path
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 import pandas as pd
 
+from aigciqa.common.files import read_text
+from aigciqa.database.card import card_value
 from aigciqa.errors import InputError
 
 SPLIT_VALUES = ("train", "val", "test")
@@ -108,17 +109,7 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
 
 def read_csv_text(path, *, encoding: str = "utf-8") -> pd.DataFrame:
     """Read a CSV with every cell as text ("" for empty) and a clear error for undecodable bytes."""
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError("file not found", file=path) from None
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise InputError(f"not valid {encoding} text (byte {error.start}, line {line})", file=path) from None
-    if text.startswith("\ufeff"):
-        text = text[1:]
+    text = read_text(path, encoding)
     if not text.strip():
         raise InputError("file is empty", file=path)
     try:
@@ -167,13 +158,38 @@ def _convert(values: pd.Series, column: Column, file: str) -> pd.Series:
                 row = int(np.flatnonzero(fractional.to_numpy())[0])
                 raise InputError(f"'{cell(row)}' is not a whole number", file=file, row=row + 1,
                                  field=column.name)
-            converted = numbers.astype("Int64")
+            converted = _exact_integers(values, text if "text" in locals() else None, missing, file, column)
         else:
             converted = numbers
     if not column.nullable and missing.any():
         row = int(np.flatnonzero(missing.to_numpy())[0])
         raise InputError("value is missing", file=file, row=row + 1, field=column.name)
     return converted
+
+
+INT64_MIN, INT64_MAX = -2 ** 63, 2 ** 63 - 1
+_DIGITS = re.compile(r"[+-]?\d+")
+
+
+def _exact_integers(values: pd.Series, text: pd.Series | None, missing: pd.Series, file: str,
+                    column: Column) -> pd.Series:
+    """Whole numbers as Int64 without a trip through float64, which rounds above 2**53 (a seed
+    9007199254740993 must stay itself); values beyond 64 bits are refused, not wrapped."""
+    if text is None and pd.api.types.is_integer_dtype(values) and str(values.dtype) not in ("uint64", "UInt64"):
+        return values.astype("Int64")
+    if text is None:
+        text = _as_text(values)
+    exact = []
+    for row, (cell, absent) in enumerate(zip(text, missing)):
+        if absent:
+            exact.append(pd.NA)
+            continue
+        number = int(cell) if _DIGITS.fullmatch(cell) else int(float(cell))
+        if not INT64_MIN <= number <= INT64_MAX:
+            raise InputError(f"'{cell}' is too large for a whole-number column (at most {INT64_MAX})",
+                             file=file, row=row + 1, field=column.name)
+        exact.append(number)
+    return pd.Series(pd.array(exact, dtype="Int64"), index=values.index)
 
 
 def coerce_table(spec: TableSpec, frame: pd.DataFrame, card: dict, file: str | None = None) -> pd.DataFrame:
@@ -206,7 +222,7 @@ def coerce_table(spec: TableSpec, frame: pd.DataFrame, card: dict, file: str | N
             out[name] = _convert(frame[name], Column(name, S, True), file)
     result = pd.DataFrame(out, index=frame.index)
     key = [k for k in spec.key if k in result.columns]
-    if key and not (spec.name == "ratings" and card.get("repeated_ratings")):
+    if key and not (spec.name == "ratings" and card_value(card, "repeated_ratings")):
         dup = result.duplicated(subset=key, keep="first")
         if dup.any():
             row = int(np.flatnonzero(dup.to_numpy())[0])
@@ -313,7 +329,20 @@ def _check_pairs(frame, card, file):
             raise InputError("perspective is not in the card", file=file, row=_first(bad), field="perspective")
 
 
-_CHECKS = {"images": _check_images, "ratings": _check_ratings, "answers": _check_answers,
+def _check_mos(frame, card, file):
+    if "mos_range" not in card:
+        return
+    low, high = card["mos_range"]
+    for p in card["perspectives"]:
+        values = frame[f"{p}_mos"]
+        outside = values.notna() & ((values < low) | (values > high))
+        if outside.any():
+            row = _first(outside)
+            raise InputError(f"MOS {values.iloc[row - 1]} is outside the card's mos_range {low}-{high}",
+                             file=file, row=row, field=f"{p}_mos")
+
+
+_CHECKS = {"images": _check_images, "mos": _check_mos, "ratings": _check_ratings, "answers": _check_answers,
            "labels": _check_labels, "splits": _check_splits, "pairs": _check_pairs}
 
 # (table, column) -> (table, column) it must resolve to; empty cells are allowed where nullable.

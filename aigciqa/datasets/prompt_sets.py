@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from aigciqa.common.files import read_text
 from aigciqa.errors import InputError
 
 # name -> (file in aigciqa/datasets/data, description)
@@ -57,18 +58,7 @@ def read_parti_tsv(path: str | Path) -> pd.DataFrame:
     category or challenge raises InputError naming the file, record and field.
     """
     path = str(path)
-    try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
-        raise InputError("file not found", file=path) from None
-    except IsADirectoryError:
-        raise InputError("is a folder, not a TSV file", file=path) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise InputError(f"not valid utf-8 text (byte {error.start}, line {line})", file=path) from None
-    text = text.removeprefix("\ufeff")
+    text = read_text(path, what="TSV file")
     if not text.strip():
         raise InputError("file is empty", file=path)
     records = list(csv.reader(io.StringIO(text, newline=""), delimiter="\t", quoting=csv.QUOTE_NONE))

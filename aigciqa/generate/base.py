@@ -1,8 +1,8 @@
 """The one interface every text-to-image generator keeps: load once, then prompt + seed -> image.
 
 A :class:`Generator` is built from its settings (steps, guidance, size, scheduler, dtype and the
-family's own options, already merged with defaults) and a weights source: ``"tiny"`` or a local
-folder. :meth:`Generator.generate` must give the same image for the same prompt and seed, so one
+family's own options, already merged with defaults) and a weights source: ``"tiny"``, a local
+folder or a Hub repo id (resolved by :mod:`aigciqa.weights` in :meth:`Generator.check_weights`). :meth:`Generator.generate` must give the same image for the same prompt and seed, so one
 image of a database can be regenerated alone. Extra columns it returns go to ``images.csv``; extra
 files (a ControlNet conditioning image) are written with the image in one atomic step.
 """
@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from aigciqa.common.files import file_sha256
 from aigciqa.errors import InputError
+from aigciqa.weights.resolve import Resolved
+from aigciqa.weights.resolve import resolve as resolve_weights
 
 TINY = "tiny"
 
@@ -26,8 +29,9 @@ COMMON_OPTIONS: dict[str, dict] = {
     "weights": {"type": "string", "minLength": 1},
     "steps": {"type": "integer", "minimum": 1},
     "guidance": {"type": "number", "minimum": 0},
-    "width": {"type": "integer", "minimum": 8, "multipleOf": 8},
-    "height": {"type": "integer", "minimum": 8, "multipleOf": 8},
+    # Bounded so that a typo (width 100000) is refused before a folder is made or memory runs out.
+    "width": {"type": "integer", "minimum": 8, "maximum": 4096, "multipleOf": 8},
+    "height": {"type": "integer", "minimum": 8, "maximum": 4096, "multipleOf": 8},
     "scheduler": {"type": "string"},
     "dtype": {"enum": ["float32", "float16", "bfloat16"]},
     "negative_prompt": {"type": "string"},
@@ -57,24 +61,44 @@ class Generator:
     def __init__(self, name: str, settings: dict, weights: str, device: str = "cpu"):
         self.name = name
         self.settings = settings
-        self.weights = weights
+        self.weights = weights       # the spec as given; the local path once check_weights resolved it
         self.device = device
         self.weights_sha256 = ""
+        self.resolved: Resolved | None = None
 
     @property
     def is_tiny(self) -> bool:
         return self.weights == TINY
 
     def check_weights(self) -> None:
-        """Cheap checks before any work: the folder exists and holds the right kind of model."""
+        """Checks before any work: the weights resolve to a local folder (a Hub repo id is found in the
+        cache or downloaded) that holds the right kind of model."""
         if self.is_tiny:
             if self.tiny_defaults is None:
                 raise InputError(f"generator '{self.name}' ({self.family}) has no tiny mode; give its weights "
                                  f"folder with --weights {self.name}=PATH ({self.weights_help})")
             return
-        path = Path(self.weights)
-        if not path.is_dir():
-            raise InputError(f"weights folder for '{self.name}' not found ({self.weights_help})", file=path)
+        if self.resolved is None:
+            self.resolved = resolve_weights(self.weights, what=f"weights folder for '{self.name}'",
+                                            hint=self.weights_help)
+            self.weights = str(self.resolved.path)
+        if not self.resolved.path.is_dir():
+            raise InputError(f"weights for '{self.name}' must be a folder ({self.weights_help})",
+                             file=self.resolved.path)
+
+    def provenance(self, hash_cache: dict | None = None) -> dict[str, Any]:
+        """Where the weights came from, for the card: repo id, commit and the sha256 of every file."""
+        return {} if self.resolved is None else {"weights_files": self.resolved.record(cache=hash_cache)}
+
+    @property
+    def weights_label(self) -> str:
+        """images.csv's 'weights': 'tiny', the Hub repo id, or the folder's absolute path."""
+        return TINY if self.is_tiny else (self.resolved.label if self.resolved else str(Path(self.weights).resolve()))
+
+    @property
+    def weights_revision(self) -> str:
+        """images.csv's 'weights_revision': the Hub commit the weights were resolved to ("" for a plain folder)."""
+        return self.resolved.commit if self.resolved else ""
 
     def load(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -106,14 +130,6 @@ def derive_seed(generator: str, prompt_id: str, sample: int, base_seed: int = 0)
     return int.from_bytes(hashlib.sha256(text.encode("utf-8")).digest()[:4], "big") & 0x7FFFFFFF
 
 
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        while block := handle.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def folder_sha256(path: str | Path, cache: dict | None = None) -> str:
     """sha256 of a weights folder: every file's relative path and content, in name order.
 
@@ -136,16 +152,6 @@ def folder_sha256(path: str | Path, cache: dict | None = None) -> str:
     if cache is not None:
         cache[key] = {"fingerprint": fingerprint.hexdigest(), "sha256": digest.hexdigest()}
     return digest.hexdigest()
-
-
-def require_module(module: str, what: str, install: str) -> Any:
-    """Import an optional package or raise an InputError that says what to install."""
-    import importlib
-    try:
-        return importlib.import_module(module)
-    except ImportError as error:
-        raise InputError(f"{what} needs the Python package '{module}', which is not installed ({error}); "
-                         f"install it with: {install}") from None
 
 
 def writable_folder(path: Path) -> None:

@@ -8,8 +8,9 @@ as ``conditioning/<generator>/<prompt_id>-<sample>.png`` and named in images.csv
 ``conditioning_sha256``, ``conditioning_method``) so the image can be traced and regenerated. It suits
 an edge ControlNet (e.g. lllyasviel/sd-controlnet-canny); other ControlNets still run but get edges.
 
-Weights: a saved ``StableDiffusionControlNetPipeline`` folder, or a ``ControlNetModel`` folder plus
-its base Stable Diffusion folder (setting ``base_weights``).
+Weights: a saved ``StableDiffusionControlNetPipeline`` folder, or a ``ControlNetModel`` folder or Hub repo
+plus its base Stable Diffusion (setting ``base_weights``, a folder or Hub repo id; default: the
+``stable_diffusion`` entry of :mod:`aigciqa.weights.defaults`, the model the Canny ControlNet was trained on).
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ from aigciqa.generate.base import Output, folder_sha256, png_bytes
 from aigciqa.generate.diffusers_common import (DiffusersGenerator, check_folder_class, cpu_generator,
                                                import_diffusers, torch_dtype)
 from aigciqa.generate.edges import canny_image
+from aigciqa.weights.defaults import DEFAULTS
+from aigciqa.weights.resolve import Resolved
+from aigciqa.weights.resolve import resolve as resolve_weights
 
 CONDITIONING_DIR = "conditioning"
 
@@ -37,21 +41,28 @@ class ControlNet(DiffusersGenerator):
     tiny_defaults = {"steps": 2, "guidance": 5.0, "width": 64, "height": 64}
     options = {"canny_low": {"type": "number", "minimum": 0}, "canny_high": {"type": "number", "minimum": 0},
                "base_weights": {"type": "string"}}
-    weights_help = ("a StableDiffusionControlNetPipeline folder, or a ControlNetModel folder (e.g. "
-                    "lllyasviel/sd-controlnet-canny) with setting base_weights = a Stable Diffusion folder")
+    weights_help = ("a StableDiffusionControlNetPipeline folder, or a ControlNetModel folder or repo (e.g. "
+                    "lllyasviel/sd-controlnet-canny) with setting base_weights = a Stable Diffusion folder or repo")
+    base_resolved: Resolved | None = None
+
+    def base_spec(self) -> str:
+        return self.settings.get("base_weights") or DEFAULTS["stable_diffusion"].spec
 
     def check_weights(self) -> None:
         super().check_weights()
         if not self.is_tiny and check_folder_class(Path(self.weights), self.accepted_classes,
                                                    self.name) == "ControlNetModel":
-            base = self.settings.get("base_weights", "")
-            if not base:
-                raise InputError(f"'{self.name}' weights are a ControlNetModel alone: set base_weights to a "
-                                 "Stable Diffusion folder in the config (or give a full "
-                                 "StableDiffusionControlNetPipeline folder)", field=f"generators.{self.name}.base_weights")
-            if not Path(base).is_dir():
-                raise InputError("base Stable Diffusion folder not found", file=base)
-            check_folder_class(Path(base), ("StableDiffusionPipeline",), self.name)
+            self.base_resolved = resolve_weights(self.base_spec(), what=f"base Stable Diffusion of '{self.name}'",
+                                                 hint="a Stable Diffusion folder with model_index.json")
+            if not self.base_resolved.path.is_dir():
+                raise InputError("base Stable Diffusion weights must be a folder", file=self.base_resolved.path)
+            check_folder_class(self.base_resolved.path, ("StableDiffusionPipeline",), self.name)
+
+    def provenance(self, hash_cache=None) -> dict:
+        record = super().provenance(hash_cache)
+        if self.base_resolved is not None:
+            record["base_weights_files"] = self.base_resolved.record(cache=hash_cache)
+        return record
 
     def build_tiny(self):
         from diffusers import StableDiffusionControlNetPipeline
@@ -66,15 +77,15 @@ class ControlNet(DiffusersGenerator):
         try:
             controlnet = diffusers.ControlNetModel.from_pretrained(path, torch_dtype=dtype, local_files_only=True)
             return diffusers.StableDiffusionControlNetPipeline.from_pretrained(
-                self.settings["base_weights"], controlnet=controlnet, torch_dtype=dtype, local_files_only=True)
+                self.base_resolved.path, controlnet=controlnet, torch_dtype=dtype, local_files_only=True)
         except (OSError, ValueError) as error:
             raise InputError(f"cannot load the ControlNet pipeline: {error}", file=path) from None
 
     def load(self, hash_cache=None) -> None:
         super().load(hash_cache)
-        if not self.is_tiny and self.settings.get("base_weights"):
+        if self.base_resolved is not None:
             # Both folders make the images: the recorded hash covers the pair.
-            base = folder_sha256(self.settings["base_weights"], hash_cache)
+            base = folder_sha256(self.base_resolved.path, hash_cache)
             self.weights_sha256 = hashlib.sha256((self.weights_sha256 + base).encode()).hexdigest()
         from diffusers import StableDiffusionPipeline
         parts = {k: v for k, v in self.pipeline.components.items() if k != "controlnet"}

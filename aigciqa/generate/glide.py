@@ -4,7 +4,8 @@ with classifier-free guidance, then the 256 px upsampler, as in the package's te
 There is no maintained PyPI package and no diffusers port, so the user installs the official code
 (``pip install git+https://github.com/openai/glide-text2im``) and puts its two checkpoints in one
 folder: ``base.pt`` and ``upsample.pt`` (the files ``glide_text2im.download.load_checkpoint`` saves in
-its cache). They are loaded with ``torch.load(weights_only=True)``: tensors only, no unpickled code.
+its cache). ``aigciqa weights download glide`` fetches them with that downloader into
+``HF_HOME/aigciqa/glide``, the folder used when no weights are given. They are loaded with ``torch.load(weights_only=True)``: tensors only, no unpickled code.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from aigciqa.errors import InputError
-from aigciqa.generate.base import Generator, Output, folder_sha256, require_module
+from aigciqa.common.deps import import_optional
+from aigciqa.generate.base import Generator, Output, folder_sha256
 
 INSTALL = "pip install git+https://github.com/openai/glide-text2im"
 CHECKPOINTS = ("base.pt", "upsample.pt")
@@ -24,12 +26,12 @@ class Glide(Generator):
     defaults = {"steps": 100, "guidance": 3.0, "width": 256, "height": 256, "scheduler": "", "dtype": "float32",
                 "upsample_steps": "fast27", "upsample_temp": 0.997}
     options = {"upsample_steps": {"type": "string"}, "upsample_temp": {"type": "number", "minimum": 0}}
-    weights_help = (f"a folder with GLIDE's {' and '.join(CHECKPOINTS)} (install the code with {INSTALL}; "
-                    "glide_text2im.download.load_checkpoint('base') and ('upsample') fetch the files)")
+    weights_help = (f"a folder with GLIDE's {' and '.join(CHECKPOINTS)}: install the code with {INSTALL}, then "
+                    "'aigciqa weights download glide' fetches them with the package's own downloader")
 
     def check_weights(self) -> None:
         super().check_weights()
-        require_module("glide_text2im", "the GLIDE generator", INSTALL)
+        import_optional("glide_text2im", "the GLIDE generator", INSTALL)
         for name in CHECKPOINTS:
             if not (Path(self.weights) / name).is_file():
                 raise InputError(f"GLIDE checkpoint {name} is missing ({self.weights_help})",
@@ -37,7 +39,7 @@ class Glide(Generator):
 
     def load(self, hash_cache: dict | None = None) -> None:
         import torch
-        creation = require_module("glide_text2im.model_creation", "the GLIDE generator", INSTALL)
+        creation = import_optional("glide_text2im.model_creation", "the GLIDE generator", INSTALL)
         half = self.settings["dtype"] == "float16"
         self.models = {}
         for part, make_defaults, respacing in (("base", creation.model_and_diffusion_defaults, str(self.settings["steps"])),

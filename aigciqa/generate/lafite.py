@@ -15,7 +15,8 @@ import sys
 from pathlib import Path
 
 from aigciqa.errors import InputError
-from aigciqa.generate.base import Generator, Output, file_sha256, require_module
+from aigciqa.common.deps import import_optional
+from aigciqa.generate.base import Generator, Output, file_sha256
 
 INSTALL = ("git clone https://github.com/drboog/Lafite and pip install "
            "git+https://github.com/openai/CLIP (plus stylegan2-ada-pytorch's requirements: click, requests, ninja)")
@@ -49,7 +50,7 @@ class Lafite(Generator):
         if not code or not (Path(code) / "legacy.py").is_file():
             raise InputError(f"LAFITE needs its official code: {INSTALL}; then set 'code' to the clone's folder "
                              "(the one holding legacy.py)", field=f"{field}.code")
-        require_module("clip", "the LAFITE generator", "pip install git+https://github.com/openai/CLIP")
+        import_optional("clip", "the LAFITE generator", "pip install git+https://github.com/openai/CLIP")
         if not self.checkpoint().is_file():
             raise InputError("LAFITE checkpoint not found", file=self.checkpoint())
         if not self.settings.get("trust_pickle"):

@@ -5,7 +5,7 @@ with ``family = ...`` (e.g. ``sdxl`` with family ``diffusion_pipeline``). Config
 
     seed = 0                      # base of every derived seed
     [generators.stable_diffusion]
-    weights = "/models/sd15"      # or "tiny"
+    weights = "/models/sd15"      # or a Hub repo id ORG/NAME[@REVISION], or "tiny"
     steps = 50
     guidance = 7.5
     [generators.sdxl]
@@ -22,7 +22,7 @@ from pathlib import Path
 
 import jsonschema
 
-from aigciqa.errors import InputError
+from aigciqa.errors import InputError, read_input_bytes
 from aigciqa.generate.base import COMMON_OPTIONS, TINY, Generator
 from aigciqa.generate.controlnet import ControlNet
 from aigciqa.generate.generic import GenericPipeline
@@ -32,6 +32,8 @@ from aigciqa.generate.stable_diffusion import StableDiffusion
 from aigciqa.generate.unclip import UnCLIP
 from aigciqa.generate.unidiffuser import UniDiffuser
 from aigciqa.registry import lookup
+from aigciqa.weights.defaults import DEFAULTS
+from aigciqa.weights.resolve import official_folder
 
 FAMILIES: dict[str, type[Generator]] = {cls.family: cls for cls in (
     Glide, Lafite, UnCLIP, StableDiffusion, UniDiffuser, ControlNet, GenericPipeline)}
@@ -61,9 +63,7 @@ def load_config(path: str | Path | None) -> dict:
         return {}
     path = Path(path)
     try:
-        text = path.read_text("utf-8")
-    except FileNotFoundError:
-        raise InputError("config file not found", file=path) from None
+        text = read_input_bytes(path, missing="config file not found", what="config file").decode("utf-8")
     except UnicodeDecodeError:
         raise InputError("config file is not UTF-8 text", file=path) from None
     try:
@@ -93,17 +93,28 @@ def family_of(name: str, config: dict) -> type[Generator]:
 def resolve(name: str, config: dict, weights: dict[str, str], device: str) -> Generator:
     """Build (not load) the generator ``name``: family, merged settings, weights source.
 
-    ``weights`` maps generator names to a folder or "tiny"; key "*" applies to every generator.
-    Command-line weights win over the config's.
+    ``weights`` maps generator names to a folder, a Hub repo id or "tiny"; key "*" applies to every
+    generator. Command-line weights win over the config's, which win over the family's default Hub
+    repo (:mod:`aigciqa.weights.defaults`, the paper's models).
     """
     cls = family_of(name, config)
     entry = dict(config.get("generators", {}).get(name, {}))
-    source = weights.get(name) or weights.get("*") or entry.pop("weights", None)
+    default = DEFAULTS.get(cls.family)
+    source = (weights.get(name) or weights.get("*") or entry.pop("weights", None)
+              or (default.spec if default is not None and default.on_hub else None)
+              or (str(official_folder(cls.family)) if default is not None and default.extra.get("official")
+                  else None))
     entry.pop("weights", None)
     entry.pop("family", None)
     if not source:
-        raise InputError(f"no weights for generator '{name}': give --weights {name}=PATH ({cls.weights_help}), "
-                         "or --weights tiny for small random-weight test models")
+        obtain = f"; {default.source}" if default is not None else ""
+        raise InputError(f"no weights for generator '{name}': give --weights {name}=PATH ({cls.weights_help}"
+                         f"{obtain}), or --weights tiny for small random-weight test models")
+    if cls.family == "controlnet" and not entry.get("base_weights"):
+        # ControlNet's base is the run's Stable Diffusion when one is given (e.g. both from a --to folder).
+        base = weights.get("stable_diffusion") or config.get("generators", {}).get("stable_diffusion", {}).get("weights")
+        if base and base != TINY:
+            entry["base_weights"] = base
     unknown = set(entry) - set(cls.defaults)
     if unknown:
         raise InputError(f"setting '{sorted(unknown)[0]}' does not apply to the {cls.family} family "

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import hashlib
 import os
@@ -32,12 +33,12 @@ from aigciqa.database import DatabaseFolder, default_card
 from aigciqa.database.atomic import Transaction, write_text_atomic
 from aigciqa.database.tables import TABLES, coerce_table, read_csv_text, to_csv_text
 from aigciqa.errors import InputError
-from aigciqa.generate.base import TINY, Generator, derive_seed, file_sha256, png_bytes, writable_folder
+from aigciqa.generate.base import Generator, derive_seed, file_sha256, png_bytes, writable_folder
 from aigciqa.generate.registry import load_config, resolve
 
 SHARDS_DIR = ".generate-shards"
 DEFAULT_FLUSH_EVERY = 25
-COMPARED = ("seed", "steps", "guidance", "dtype", "weights")  # + scheduler when the config names one
+COMPARED = ("seed", "steps", "guidance", "dtype", "weights", "weights_revision")  # + scheduler when configured
 
 
 @dataclass(frozen=True)
@@ -111,7 +112,7 @@ def plan_tasks(generators: Iterable[str], prompts: pd.DataFrame, per_prompt: int
 def _planned_values(generator: Generator, task: Task) -> dict[str, str]:
     values = {"seed": str(task.seed), "steps": str(generator.settings.get("steps", "")),
               "guidance": str(generator.settings.get("guidance", "")), "dtype": str(generator.settings["dtype"]),
-              "weights": weights_label(generator)}
+              "weights": generator.weights_label, "weights_revision": generator.weights_revision}
     if generator.settings.get("scheduler"):
         values["scheduler"] = generator.settings["scheduler"]
     return values
@@ -155,10 +156,6 @@ def finished_images(folder: DatabaseFolder, tasks: list[Task], images: pd.DataFr
         if path.is_file() and file_sha256(path) == sha:
             done.add(task.image_id)
     return done
-
-
-def weights_label(generator: Generator) -> str:
-    return TINY if generator.is_tiny else str(Path(generator.weights).resolve())
 
 
 def merge_rows(existing: pd.DataFrame | None, rows: list[dict]) -> pd.DataFrame:
@@ -269,133 +266,142 @@ def run_generate(root: str | Path, *, generators: list[str], prompts: str | None
         generator.check_weights()
     any_tiny = any(g.is_tiny for g in built.values())
 
-    # The folder: created when absent (card + prompts), its prompts extended when --prompts adds some.
-    if folder.exists():
-        card = folder.read_card()
-        if any_tiny and not card.get("synthetic"):
-            raise InputError("tiny weights make noise images, and this folder is not marked synthetic; "
-                             "generate tiny images into a new folder", file=folder.root / "dataset.json",
-                             field="synthetic")
-        existing_prompts = folder.read_table("prompts", card) if folder.has("prompts") else None
-    else:
-        card = default_card(folder.root.resolve().name or "database", generators=[])
-        if any_tiny:
-            card.update(synthetic=True, description="Images made by random-weight 'tiny' pipelines: not real data.")
-        existing_prompts = None
-    if prompts is not None:
-        given = load_prompts(prompts, card)
-        table = given if existing_prompts is None else merge_prompts(existing_prompts, given, prompts)
-        selected = given
-    elif existing_prompts is not None:
-        table = selected = existing_prompts
-    else:
-        table = selected = load_prompts("aigciqa2023", card)
-    if limit_prompts is not None:
-        selected = selected.head(limit_prompts)
-        if existing_prompts is None:
-            table = selected  # a new folder lists only the prompts it is made from
-
-    section = dict(card.get("generate", {}))
-    base_seed = int(config.get("seed", section.get("seed", 0)))
-    if "seed" in section and int(section["seed"]) != base_seed:
-        raise InputError(f"the folder's images use base seed {section['seed']}, the config asks for {base_seed}",
-                         field="seed")
-    hash_cache = dict(section.get("hash_cache", {}))
-    section.update(seed=base_seed, hash_cache=hash_cache)
-    section["generators"] = {**section.get("generators", {}), **{
-        name: {"family": g.family, "weights": weights_label(g), "settings": g.settings} for name, g in built.items()}}
-    card = _with_generators({**card, "generate": section}, built)
-
-    if processes.rank == 0:
-        writable_folder(folder.root)
-        if not folder.exists() or prompts is not None:
-            folder.write({"prompts": table}, card=card, stage="generate", command=command)
-        _clean_temporary_files(folder.root)
-        card = _merge_shards(folder, card)
-    processes.barrier()
-    card = folder.read_card() if processes.world_size > 1 else card
-    images = folder.read_table("images", card) if folder.has("images") else None
-
-    tasks = plan_tasks(built, selected, per_prompt, base_seed)
-    if only:
-        by_id = {t.image_id: t for t in tasks}
-        for image_id in only:
-            if image_id not in by_id:
-                close = difflib.get_close_matches(image_id, list(by_id), n=3)
-                hint = f"; did you mean {' or '.join(close)}?" if close else ""
-                raise InputError(f"image '{image_id}' is not in this run's plan{hint} (ids are "
-                                 "<generator>-<prompt_id>-<sample>)", field="--only")
-        tasks = [by_id[i] for i in dict.fromkeys(only)]
-    done = finished_images(folder, tasks, images, built)
-    todo = [t for t in tasks if t.image_id not in done]
-    mine = todo[processes.rank::processes.world_size]
-    summary = RunSummary(folder.root, len(tasks), len(done), rank=processes.rank, world_size=processes.world_size)
-
-    flush_every = int(config.get("flush_every", DEFAULT_FLUSH_EVERY))
-    rows: list[dict] = []      # every row this process made in this run
-    unflushed = 0
-    shard = folder.root / SHARDS_DIR / f"rank-{processes.rank}.csv"
-
-    def flush() -> None:
-        nonlocal unflushed, card
-        if not unflushed:
-            return
-        if processes.world_size == 1:
-            current = folder.read_table("images", card) if folder.has("images") else None
-            card = {**card, "generate": {**card["generate"], "hash_cache": hash_cache}}
-            folder.write({"images": merge_rows(current, rows)}, card=card, stage="generate", command=command)
-        else:
-            frame = coerce_table(TABLES["images"], pd.DataFrame(rows), card, file=str(shard))
-            write_text_atomic(shard, to_csv_text(frame))
-        unflushed = 0
-
-    from tqdm import tqdm
-    bar = tqdm(total=len(mine), unit="img", desc=f"generate[{processes.rank}]" if processes.world_size > 1
-               else "generate", disable=not progress, position=processes.rank, dynamic_ncols=True)
-    try:
-        for name, generator in built.items():
-            share = [t for t in mine if t.generator == name]
-            if not share:
-                continue
-            bar.set_postfix_str(f"loading {name}")
-            generator.load(hash_cache)
-            bar.set_postfix_str(name)
-            for task in share:
-                try:
-                    output = generator.generate(task.prompt, task.seed, task.relpath)
-                except Exception as error:  # out of memory is the one failure a user can fix by settings
-                    if type(error).__name__ == "OutOfMemoryError":
-                        raise InputError(f"out of memory making {task.image_id} at "
-                                         f"{generator.settings['width']}x{generator.settings['height']}: lower "
-                                         "width/height, use dtype float16, or fewer processes per device",
-                                         field=f"generators.{name}") from None
-                    raise
-                data = png_bytes(output.image)
-                with Transaction() as transaction:
-                    transaction.stage_bytes(folder.path(task.relpath), data)
-                    for relative, content in output.files.items():
-                        transaction.stage_bytes(folder.path(relative), content)
-                rows.append({"image_id": task.image_id, "path": task.relpath, "prompt_id": task.prompt_id,
-                             "generator": name, "sample": task.sample, "seed": task.seed,
-                             "width": output.image.width, "height": output.image.height,
-                             "sha256": hashlib.sha256(data).hexdigest(), **generator.recorded(),
-                             "weights": weights_label(generator), "weights_sha256": generator.weights_sha256,
-                             **output.columns})
-                unflushed += 1
-                summary.generated += 1
-                summary.generated_ids.append(task.image_id)
-                bar.update(1)
-                if on_image is not None:
-                    on_image(task.image_id)
-                if unflushed >= flush_every:
-                    flush()
-    finally:
-        bar.close()
-        flush()  # also on Ctrl-C or an error: the finished images stay listed
-    if processes.world_size > 1:
-        processes.barrier()
+    # One writer at a time: rank 0 holds the folder's lock for the whole run (the other ranks
+    # write only their image files and shard files).
+    with contextlib.ExitStack() as stack:
         if processes.rank == 0:
-            _merge_shards(folder, card)
+            stack.enter_context(folder.lock(command))
+        # The folder: created when absent (card + prompts), its prompts extended when --prompts adds some.
+        if folder.exists():
+            card = folder.read_card()
+            if any_tiny and not card.get("synthetic"):
+                raise InputError("tiny weights make noise images, and this folder is not marked synthetic; "
+                                 "generate tiny images into a new folder", file=folder.root / "dataset.json",
+                                 field="synthetic")
+            existing_prompts = folder.read_table("prompts", card) if folder.has("prompts") else None
+        else:
+            card = default_card(folder.root.resolve().name or "database", generators=[])
+            if any_tiny:
+                card.update(synthetic=True, description="Images made by random-weight 'tiny' pipelines: not real data.")
+            existing_prompts = None
+        if prompts is not None:
+            given = load_prompts(prompts, card)
+            table = given if existing_prompts is None else merge_prompts(existing_prompts, given, prompts)
+            selected = given
+        elif existing_prompts is not None:
+            table = selected = existing_prompts
+        else:
+            table = selected = load_prompts("aigciqa2023", card)
+        if limit_prompts is not None:
+            selected = selected.head(limit_prompts)
+            if existing_prompts is None:
+                table = selected  # a new folder lists only the prompts it is made from
+
+        section = dict(card.get("generate", {}))
+        base_seed = int(config.get("seed", section.get("seed", 0)))
+        if "seed" in section and int(section["seed"]) != base_seed:
+            raise InputError(f"the folder's images use base seed {section['seed']}, the config asks for {base_seed}",
+                             field="seed")
+        hash_cache = dict(section.get("hash_cache", {}))
+        section.update(seed=base_seed, hash_cache=hash_cache)
+        section["generators"] = {**section.get("generators", {}), **{
+            name: {"family": g.family, "weights": g.weights_label, "weights_revision": g.weights_revision,
+                   "settings": g.settings, **g.provenance(hash_cache)} for name, g in built.items()}}
+        card = _with_generators({**card, "generate": section}, built)
+
+        if processes.rank == 0:
+            writable_folder(folder.root)
+            if not folder.exists() or prompts is not None:
+                folder.write({"prompts": table}, card=card, stage="generate", command=command)
+            _clean_temporary_files(folder.root)
+            card = _merge_shards(folder, card)
         processes.barrier()
+        card = folder.read_card() if processes.world_size > 1 else card
+        images = folder.read_table("images", card) if folder.has("images") else None
+
+        tasks = plan_tasks(built, selected, per_prompt, base_seed)
+        if only:
+            by_id = {t.image_id: t for t in tasks}
+            for image_id in only:
+                if image_id not in by_id:
+                    close = difflib.get_close_matches(image_id, list(by_id), n=3)
+                    hint = f"; did you mean {' or '.join(close)}?" if close else ""
+                    raise InputError(f"image '{image_id}' is not in this run's plan{hint} (ids are "
+                                     "<generator>-<prompt_id>-<sample>)", field="--only")
+            tasks = [by_id[i] for i in dict.fromkeys(only)]
+        done = finished_images(folder, tasks, images, built)
+        todo = [t for t in tasks if t.image_id not in done]
+        for task in todo:  # before any image is made: no file may land outside the folder
+            folder.path(task.relpath, for_writing=True)
+        mine = todo[processes.rank::processes.world_size]
+        summary = RunSummary(folder.root, len(tasks), len(done), rank=processes.rank, world_size=processes.world_size)
+
+        flush_every = int(config.get("flush_every", DEFAULT_FLUSH_EVERY))
+        rows: list[dict] = []      # every row this process made in this run
+        unflushed = 0
+        shard = folder.root / SHARDS_DIR / f"rank-{processes.rank}.csv"
+
+        def flush() -> None:
+            nonlocal unflushed, card
+            if not unflushed:
+                return
+            if processes.world_size == 1:
+                current = folder.read_table("images", card) if folder.has("images") else None
+                card = {**card, "generate": {**card["generate"], "hash_cache": hash_cache}}
+                folder.write({"images": merge_rows(current, rows)}, card=card, stage="generate", command=command)
+            else:
+                frame = coerce_table(TABLES["images"], pd.DataFrame(rows), card, file=str(shard))
+                write_text_atomic(shard, to_csv_text(frame))
+            unflushed = 0
+
+        from tqdm import tqdm
+        bar = tqdm(total=len(mine), unit="img", desc=f"generate[{processes.rank}]" if processes.world_size > 1
+                   else "generate", disable=not progress, position=processes.rank, dynamic_ncols=True)
+        try:
+            for name, generator in built.items():
+                share = [t for t in mine if t.generator == name]
+                if not share:
+                    continue
+                bar.set_postfix_str(f"loading {name}")
+                generator.load(hash_cache)
+                bar.set_postfix_str(name)
+                for task in share:
+                    try:
+                        output = generator.generate(task.prompt, task.seed, task.relpath)
+                    except Exception as error:  # out of memory is the one failure a user can fix by settings
+                        if type(error).__name__ == "OutOfMemoryError":
+                            raise InputError(f"out of memory making {task.image_id} at "
+                                             f"{generator.settings['width']}x{generator.settings['height']}: lower "
+                                             "width/height, use dtype float16, or fewer processes per device",
+                                             field=f"generators.{name}") from None
+                        raise
+                    data = png_bytes(output.image)
+                    with Transaction() as transaction:
+                        transaction.stage_bytes(folder.path(task.relpath), data)
+                        for relative, content in output.files.items():
+                            transaction.stage_bytes(folder.path(relative), content)
+                    rows.append({"image_id": task.image_id, "path": task.relpath, "prompt_id": task.prompt_id,
+                                 "generator": name, "sample": task.sample, "seed": task.seed,
+                                 "width": output.image.width, "height": output.image.height,
+                                 "sha256": hashlib.sha256(data).hexdigest(), **generator.recorded(),
+                                 "weights": generator.weights_label, "weights_revision": generator.weights_revision,
+                                 "weights_sha256": generator.weights_sha256,
+                                 **output.columns})
+                    unflushed += 1
+                    summary.generated += 1
+                    summary.generated_ids.append(task.image_id)
+                    bar.update(1)
+                    if on_image is not None:
+                        on_image(task.image_id)
+                    if unflushed >= flush_every:
+                        flush()
+        finally:
+            bar.close()
+            flush()  # also on Ctrl-C or an error: the finished images stay listed
+        if processes.world_size > 1:
+            processes.barrier()
+            if processes.rank == 0:
+                _merge_shards(folder, card)
+            processes.barrier()
     summary.seconds = time.perf_counter() - started
     return summary

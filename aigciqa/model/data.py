@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from aigciqa.database import DatabaseFolder
+from aigciqa.database.card import card_value
 from aigciqa.database.tables import TABLES
 from aigciqa.errors import InputError
 
@@ -37,7 +38,7 @@ class ModelData:
 
     @property
     def mos_range(self) -> tuple[float, float]:
-        lo, hi = self.card["mos_range"]
+        lo, hi = card_value(self.card, "mos_range")
         return float(lo), float(hi)
 
     def to_mos(self, normalised: np.ndarray) -> np.ndarray:
@@ -104,7 +105,7 @@ def load_model_data(root: str | Path, *, perspectives: list[str] | None = None, 
     targets = None
     if folder.has("mos"):
         mos = folder.read_table("mos", card).set_index("image_id")
-        lo, hi = card["mos_range"]
+        lo, hi = card_value(card, "mos_range")
         targets = np.full((len(images), len(chosen)), np.nan)
         for j, name in enumerate(chosen):
             column = mos[f"{name}_mos"]

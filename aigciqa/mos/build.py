@@ -29,6 +29,10 @@ class BuildOutcome:
         for perspective in self.result.perspectives:
             rejected = self.result.rejected_subjects(perspective)
             parts.append(f"{perspective}: {len(rejected)} rejected" + (f" ({', '.join(rejected)})" if rejected else ""))
+        outliers = self.result.score_outlier_counts()
+        if outliers is not None:
+            removed, of = outliers
+            parts.append(f"score outliers removed: {removed} of {of} scores ({100 * removed / max(of, 1):.2f} %)")
         labels = f", labels.csv ({len(self.labels)} images)" if self.labels is not None else ""
         return (f"{self.target.root}: mos.csv ({len(self.result.table)} images){labels}, screening.json, "
                 f"{len([f for f in self.files if f.startswith(FIGURES_DIR)])} figures; " + "; ".join(parts))
@@ -82,7 +86,7 @@ def target_folder(source: RatingsSource, out: str | Path | None) -> tuple[Databa
     target = DatabaseFolder(out)
     if target.exists():
         return target, False
-    if target.root.exists() and (not target.root.is_dir() or any(target.root.iterdir())):
+    if target.root.exists() and (not target.root.is_dir() or not target.is_empty()):
         raise InputError("-o must name a database folder, a new folder or an empty one", file=str(target.root))
     return target, True
 
@@ -92,6 +96,15 @@ def run_build_mos(src: str | Path, out: str | Path | None = None, *, options: Mo
                   figures: bool = True, command: str | None = None) -> BuildOutcome:
     """Read SRC, aggregate, and write mos.csv, labels.csv, screening.json and figures/ atomically."""
     options.check()
+    # The folder written holds the writer lock from before its ratings are read until the commit.
+    written = out if out is not None else (src if Path(src).is_dir() else None)
+    if written is None:
+        return _build_mos(src, out, options, scale, perspective, figures, command)
+    with DatabaseFolder(written).transaction(command):
+        return _build_mos(src, out, options, scale, perspective, figures, command)
+
+
+def _build_mos(src, out, options, scale, perspective, figures, command) -> BuildOutcome:
     source = read_source(src, scale=scale, perspective=perspective)
     target, new = target_folder(source, out)
     result, labels = aggregate_source(source, options)

@@ -9,6 +9,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from aigciqa.database.card import card_value
 from aigciqa.mos.aggregate import MosResult
 from aigciqa.mos.labels import level_distribution
 
@@ -22,7 +23,7 @@ def _png(figure: Figure) -> bytes:
 
 
 def _title(card: dict, text: str) -> str:
-    return f"{text} (SIMULATED DATA)" if card.get("synthetic") else text
+    return f"{text} (SIMULATED DATA)" if card_value(card, "synthetic") else text
 
 
 def mos_histograms(result: MosResult, card: dict) -> bytes:

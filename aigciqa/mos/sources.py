@@ -17,9 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from aigciqa.common.files import decode_text
 from aigciqa.database import DatabaseFolder, TABLES, default_card
 from aigciqa.database.tables import check_references, coerce_table, read_csv_text
-from aigciqa.errors import InputError, read_json
+from aigciqa.errors import InputError, check_regular_file, read_json
 
 DEFAULT_SCALE = (0.0, 5.0)
 DEFAULT_PERSPECTIVE = "quality"
@@ -80,8 +81,7 @@ def read_source(src: str | Path, *, scale: tuple[float, float] | None = None,
     path = Path(src)
     if path.is_dir():
         return read_folder(path, scale=scale)
-    if not path.exists():
-        raise InputError("file not found", file=str(path))
+    check_regular_file(path)  # a FIFO or device would block or never end
     if path.suffix.lower() == ".json":
         return read_sureal_json(path, scale=scale, perspective=perspective)
     with open(path, encoding="utf-8-sig", errors="replace") as handle:  # the real read reports bad bytes
@@ -153,12 +153,7 @@ def read_long_csv(path: Path, *, scale=None) -> RatingsSource:
 
 
 def _read_cells(path: Path) -> list[list[str]]:
-    raw = path.read_bytes()
-    try:
-        decoded = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise InputError(f"not valid utf-8 text (byte {error.start})", file=str(path)) from None
-    decoded = decoded.lstrip("\ufeff")
+    decoded = decode_text(path.read_bytes(), path)
     if not decoded.strip():
         raise InputError("file is empty", file=str(path))
     return [row for row in csv.reader(io.StringIO(decoded)) if row]

@@ -12,6 +12,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aigciqa.common.files import read_jsonl_lines
+from aigciqa.common.progress import progress_factory
 from aigciqa.database import DatabaseFolder, dumps_jsonl
 from aigciqa.database.atomic import write_text_atomic
 from aigciqa.database.folder import VQA_FILE
@@ -31,7 +33,7 @@ class BuildOptions:
     format: str = "paper"
     output: Path | None = None          # None: the format's default file inside the folder
     use_llm: bool | None = None         # None: use the LLM when one is available; False: never
-    llm_path: Path | None = None        # None: the default SmolLM2 GGUF
+    llm_path: str | Path | None = None  # GGUF file, Hub spec or default name; None: the default SmolLM2 GGUF
     llm_limit: int | None = None        # expand only the first N images (None: all)
     segment_prompts: bool = False
     progress: bool = True
@@ -39,6 +41,7 @@ class BuildOptions:
     llm_threads: int | None = None      # llama.cpp threads (None: half the cores, at most 4)
     llm_kinds: tuple[str, ...] | None = None   # reword only these pair kinds (None: all)
     segment_with_llm: bool = True       # False: rule-based segmentation even when an LLM is loaded
+    segment_check: str = "refine"       # "refine" (the paper's LLM refinement) or "strict" (extraction only)
 
 
 @dataclass
@@ -59,21 +62,17 @@ class BuildReport:
                 + ", ".join(f"{k} {v}" for k, v in self.by_source.items()) + ")")
         if self.llm:
             s = self.llm["stats"]
-            text += (f"; LLM {self.llm['model_file']}: {s['requests']} requests, {s['cache_hits']} from cache, "
-                     f"{s['failed']} fell back to templates")
+            rates = ", ".join(f"{task} {c['passed']}/{c['requests']} passed its checks"
+                              for task, c in sorted(s["by_task"].items()))
+            text += (f"; LLM {self.llm['model_file']}: {s['requests']} requests ({rates}), {s['cache_hits']} "
+                     f"from cache, {s['failed']} fell back to templates or rules")
         elif self.llm_note:
             text += f"; {self.llm_note}"
         if self.segmentation:
-            text += "; prompts.csv style/content/atmosphere: " + ", ".join(
-                f"{k} {v}" for k, v in self.segmentation.items() if v)
+            counts = self.segmentation["segmented_by"]
+            text += (f"; prompts.csv style/content/atmosphere ({self.segmentation['check']} check): "
+                     + ", ".join(f"{k} {v}" for k, v in counts.items() if v))
         return text
-
-
-def _progress(enabled: bool):
-    if not enabled:
-        return None
-    from tqdm import tqdm
-    return tqdm
 
 
 def open_llm(options: BuildOptions, folder: DatabaseFolder):
@@ -82,14 +81,14 @@ def open_llm(options: BuildOptions, folder: DatabaseFolder):
     if options.use_llm is False:
         return None, "LLM off (--no-llm)"
     settings = options.settings or llm_module.LlmSettings()
-    path = options.llm_path
+    path, source = (None, {}) if options.llm_path is None else llm_module.resolve_model(options.llm_path)
     if path is None:
         path = llm_module.default_model_path()
         if path is None or not llm_module.llama_cpp_available():
             if options.use_llm:
                 raise InputError(f"no LLM available ({llm_module.INSTALL_HINT})")
             return None, f"no LLM available, templates only ({llm_module.INSTALL_HINT})"
-    client = llm_module.LlmClient(path, settings, n_threads=options.llm_threads)
+    client = llm_module.LlmClient(path, settings, n_threads=options.llm_threads, source=source)
     # The cache file is made only once the model has loaded: a bad file leaves the folder untouched.
     client.cache = llm_module.LlmCache(folder.root / CACHE_FILE)
     return client, ""
@@ -100,16 +99,20 @@ def build_vqa(folder: DatabaseFolder, options: BuildOptions = BuildOptions()) ->
     if options.format not in FORMATS:
         from aigciqa.registry import lookup
         lookup({f: f for f in FORMATS}, options.format, "format")
+    if options.segment_prompts:
+        from aigciqa.qa_builder.segment import SEGMENT_CHECKS
+        from aigciqa.registry import lookup
+        lookup(SEGMENT_CHECKS, options.segment_check, "segmentation check")
     inputs = load_inputs(folder)
     if options.llm_path is not None and options.use_llm is not False:
-        from aigciqa.qa_builder.llm import check_gguf
-        check_gguf(options.llm_path)
+        from aigciqa.qa_builder.llm import resolve_model
+        resolve_model(options.llm_path)  # before any work: a missing file or uncached repo stops here
     pairs = template_pairs(inputs) if options.format != "mint-iqa" else []
     mint_records = mint_iqa_records(inputs) if options.format == "mint-iqa" else []
 
     needs_llm = options.segment_prompts or options.format != "mint-iqa"
     client, note = (open_llm(options, folder) if needs_llm else (None, ""))
-    progress = _progress(options.progress)
+    progress = progress_factory(options.progress)
     segmentation = prompts_frame = None
     try:
         if client is not None and options.format != "mint-iqa":
@@ -122,14 +125,18 @@ def build_vqa(folder: DatabaseFolder, options: BuildOptions = BuildOptions()) ->
         if options.segment_prompts:
             from aigciqa.qa_builder.segment import segment_prompts
             prompts_frame = folder.read_table("prompts", inputs.card)
-            segments, segmentation = segment_prompts(list(prompts_frame["prompt"]),
-                                                     client if options.segment_with_llm else None, progress)
-            for name in ("style", "content", "atmosphere"):
+            segmenter = client if options.segment_with_llm else None
+            segments, counts = segment_prompts(list(prompts_frame["prompt"]), segmenter, progress,
+                                               mode=options.segment_check)
+            segmentation = {"check": options.segment_check, "segmented_by": counts,
+                            "model": segmenter.name if segmenter is not None else None}
+            for name in ("style", "content", "atmosphere", "segmented_by", "segment_model"):
                 prompts_frame[name] = [s[name] for s in segments]
         llm_info = None
         if client is not None:
             from dataclasses import asdict
-            llm_info = {**client.describe(), "stats": asdict(client.stats)}
+            llm_info = {**client.describe(), "stats": asdict(client.stats),
+                        "success_rate": client.stats.success_rates()}
     finally:
         if client is not None:
             client.close()
@@ -207,10 +214,11 @@ def evaluate(folder: DatabaseFolder, answers_path: Path) -> dict:
     """VQA accuracy of the answers in a JSONL file against the folder's labels."""
     labels = answer_labels(folder)  # checked before the answers are read
     path = Path(answers_path)
-    records = read_jsonl(path)
-    if not records:
+    numbered = read_jsonl_lines(path)
+    if not numbered:
         raise InputError("no answer records", file=str(path))
-    return evaluate_records(folder, records, str(path), labels)
+    return evaluate_records(folder, [record for _, record in numbered], str(path), labels,
+                            numbers=[number for number, _ in numbered])
 
 
 def answer_labels(folder: DatabaseFolder) -> tuple[dict, dict]:
@@ -221,42 +229,9 @@ def answer_labels(folder: DatabaseFolder) -> tuple[dict, dict]:
     return labels_by_image(inputs), inputs.card
 
 
-def evaluate_records(folder: DatabaseFolder, records: list[dict], file: str, labels=None) -> dict:
-    """VQA accuracy of answer records ``{image_id, answer[, perspective]}`` against the folder's labels."""
+def evaluate_records(folder: DatabaseFolder, records: list[dict], file: str, labels=None, numbers=None) -> dict:
+    """VQA accuracy of answer records ``{image_id, answer[, perspective]}`` against the folder's labels: the
+    one computation of it (``evaluate --vqa`` calls it on a run's answers)."""
     from aigciqa.qa_builder.vqa_accuracy import evaluate_answers
     by_image, card = labels or answer_labels(folder)
-    return evaluate_answers(records, by_image, card, file=file)
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """The records of a JSONL file (blank lines skipped); a malformed line is an error naming its record."""
-    import json
-    try:
-        lines = path.read_text("utf-8").splitlines()
-    except FileNotFoundError:
-        raise InputError("file not found", file=str(path)) from None
-    except UnicodeDecodeError:
-        raise InputError("not valid UTF-8", file=str(path)) from None
-    records, row = [], 0
-    for line in lines:
-        if not line.strip():
-            continue
-        row += 1
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as error:
-            raise InputError(f"malformed JSON: {error.msg}", file=str(path), row=row) from None
-    return records
-
-
-def demo_step(context) -> str:
-    """Demo: template pairs for the demo folder; LLM expansion on 2 images when an LLM is installed."""
-    folder = context.folder
-    if not folder.has("mos") and not folder.has("labels"):
-        return "skipped: the demo folder has no mos.csv or labels.csv yet (build-mos did not run)"
-    from aigciqa.qa_builder.llm import default_model_path, llama_cpp_available
-    use_llm = default_model_path() is not None and llama_cpp_available()
-    # Few LLM requests, so the demo stays quick on a laptop: the rating questions of 2 images.
-    report = build_vqa(folder, BuildOptions(use_llm=use_llm, llm_limit=2, llm_kinds=("rating",),
-                                            segment_prompts=True, segment_with_llm=False, progress=False))
-    return report.summary()
+    return evaluate_answers(records, by_image, card, file=file, numbers=numbers)

@@ -7,8 +7,10 @@ Two requests, both schema-constrained and checked:
 - ``new_question``: an image's answer for one perspective -> one new question that this answer
   answers (per image and perspective; the expensive part).
 A rewording must still name what the original asks about (e.g. "quality", "blur", "low"), differ from
-the original and end like a question or request; otherwise it is rejected and retried, and after the
-retries the image keeps only its template pairs.
+the original and end like a question or request; otherwise it is rejected and retried (the retry is
+told why), and after the retries the image keeps only its template pairs. The schema of each request
+carries a pattern with the topic's words (:func:`topic_schema`), so the grammar already keeps the
+model on the topic; the checks are unchanged.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import re
 from typing import Iterable
 
 from aigciqa.qa_builder.llm import LlmClient
+from aigciqa.qa_builder.templates import record_topic
 
 # Words one of which a rewording must keep, by the pair's topic.
 TOPIC_WORDS = {
@@ -25,10 +28,8 @@ TOPIC_WORDS = {
     "correspondence": ("correspond", "match", "prompt", "text", "consisten", "align"),
     "clarity": ("clar", "clear", "blur", "sharp", "focus"), "outline": ("outline", "content", "distinguish", "shape"),
     "details": ("detail",), "distortion": ("distort", "deform", "geometr", "warp"),
-    "consistency": ("consisten", "match", "prompt", "text", "align"), "scores": ("score",),
+    "consistency": ("consisten", "inconsisten", "match", "prompt", "text", "align"), "scores": ("score",),
 }
-# Pairs whose question carries image-specific text that a rewording could garble.
-NOT_PARAPHRASED = {"alignment"}
 
 PARAPHRASE_SCHEMA = {
     "type": "object",
@@ -43,21 +44,54 @@ NEW_QUESTION_SCHEMA = {
 }
 
 PARAPHRASE_SYSTEM = ("You rewrite questions about an image for a dataset. Reply in JSON with up to three "
-                     "different questions that ask exactly the same thing as the given question, using other words.")
+                     "different questions that ask exactly the same thing as the given question, using other words. "
+                     "Keep the question's key word (for example 'brightness') and do not add words such as 'low', "
+                     "'high', 'good' or 'bad' that the question does not have.")
+# One example per form of the Fig. 5 questions, on topics that build-vqa never asks about, so the
+# model learns the form without an answer to copy.
 PARAPHRASE_SHOTS = [
-    ("How is the clarity of the image?",
-     ["Is the image clear or blurry?", "How sharp does this image look?", "Can you describe how clear the picture is?"]),
-    ("Why is the authenticity of the image low?",
-     ["What makes the authenticity of this image low?", "Why does this image look low in authenticity?"]),
+    ("How is the brightness of the image?",
+     ["How would you describe the brightness of this image?", "What is the brightness of this picture like?",
+      "Can you describe how bright the image is?"]),
+    ("Why the contrast of the image is low?",
+     ["Why is the contrast of this image low?", "What is the reason for the low contrast of this picture?"]),
+    ("Please assess the image from color perspective.",
+     ["Please evaluate the color of this image.", "How would you judge this image in terms of color?"]),
+    ("Could you please point out the noise in this image?",
+     ["Where is the noise in this image?", "Can you show where this picture has noise?"]),
 ]
 NEW_QUESTION_SYSTEM = ("You write one question about an image for a dataset. Given an answer about the image, "
-                       "reply in JSON with a question that this answer answers well.")
+                       "reply in JSON with a question that this answer answers well. The question must use the "
+                       "perspective's word (quality, authenticity or correspondence) and no other perspective's.")
 NEW_QUESTION_SHOTS = [
-    ("Perspective: quality. Answer: The image is partially blurry and the details of the image are partially missing.",
+    ("Perspective: quality. Answer: The quality score is 38.20, the image is partially blurry, the image quality "
+     "details are partially missing.",
      "What is wrong with the quality of this image?"),
-    ("Perspective: correspondence. Answer: The image and its prompt are partially inconsistent. No birds appeared.",
+    ("Perspective: authenticity. Answer: The authenticity score is 52.10, the image is partially distorted. The "
+     "hands are deformed.", "Which parts of this image make its authenticity questionable?"),
+    ("Perspective: correspondence. Answer: The correspondence score is 41.75, the image and its prompt are "
+     "partially inconsistent. No birds appeared.",
      "Does the image show everything the prompt asks for?"),
 ]
+
+
+def topic_schema(schema: dict, topic: str) -> dict:
+    """``schema`` whose question strings must name the topic (one of its TOPIC_WORDS stems) and end
+    with "?": llama.cpp turns the pattern into grammar, so the model cannot leave the topic out. The
+    checks stay the same (a reply must still pass all of them)."""
+    import copy
+    stems = TOPIC_WORDS.get(topic, (topic,))
+    words = "|".join(dict.fromkeys(v for stem in stems for v in (stem, stem.capitalize())))
+    free = r'[^"\\\n?]'
+    # The topic word starts the question or follows a space (no "I'dquality"). The bounds make the
+    # grammar close the question within the schema's 120 characters: with unbounded text SmolLM2
+    # ran on to max_tokens in 106 of 301 attempts (50 real images; the bounds were added then).
+    pattern = rf"^({free}{{0,50}} )?({words}){free}{{0,50}}[?]$"
+    schema = copy.deepcopy(schema)
+    strings = schema["properties"]["questions"]["items"] if "questions" in schema["properties"] \
+        else schema["properties"]["question"]
+    strings["pattern"] = pattern
+    return schema
 
 
 def _normal(text: str) -> str:
@@ -139,8 +173,10 @@ def paraphrases(client: LlmClient, question: str, topic: str) -> list[str]:
     check_one = question_check(question, topic, _must_keep(question))
 
     def check(reply: dict) -> str | None:
-        return None if any(check_one(q) is None for q in reply["questions"]) else "no valid rewording"
-    reply = client.generate_json("paraphrase", paraphrase_messages(question), PARAPHRASE_SCHEMA, check)
+        reasons = [check_one(q) for q in reply["questions"]]
+        return None if None in reasons else reasons[0]  # the first reason: what a retry is told
+    reply = client.generate_json("paraphrase", paraphrase_messages(question), topic_schema(PARAPHRASE_SCHEMA, topic),
+                                 check)
     if reply is None:
         return []
     seen, valid = set(), []
@@ -161,7 +197,7 @@ def new_question(client: LlmClient, perspective: str, answer: str, existing: set
             return "same as a template question"
         return reason
     reply = client.generate_json("new_question", new_question_messages(perspective, answer),
-                                 NEW_QUESTION_SCHEMA, check)
+                                 topic_schema(NEW_QUESTION_SCHEMA, perspective), check)
     return None if reply is None else " ".join(reply["question"].split())
 
 
@@ -180,9 +216,8 @@ def expand_pairs(client: LlmClient, records: list[dict], image_ids: Iterable[str
     kinds = None if kinds is None else set(kinds)
     chosen = set(image_ids)
     selected = [r for r in records if r["image_id"] in chosen and r["source"] == "template"]
-    # A record id ends with its topic (perspective, factor name or "scores").
-    reworded = [r for r in selected if r["kind"] not in NOT_PARAPHRASED and (kinds is None or r["kind"] in kinds)]
-    distinct = {(r["question"], r["id"].rsplit(":", 1)[-1]) for r in reworded}
+    reworded = [r for r in selected if kinds is None or r["kind"] in kinds]
+    distinct = {(r["question"], record_topic(r)) for r in reworded}
     rewordings: dict[str, list[str]] = {}
     bar = progress(total=len(distinct) + sum(1 for r in selected if r["kind"] == "assess"),
                    desc="LLM expansion", unit="request") if progress else None
@@ -201,7 +236,7 @@ def expand_pairs(client: LlmClient, records: list[dict], image_ids: Iterable[str
         if record["kind"] == "assess":  # the richest answer of a perspective: levels and explanations
             question = new_question(client, record["perspective"], record["answer"], template_questions)
             if question:
-                out.append({**record, "id": f"{record['image_id']}:llm_question:{record['perspective']}",
+                out.append({**record, "id": record["id"].replace(":assess:", ":llm_question:", 1),
                             "kind": "llm_question", "question": question, "source": "llm",
                             "model": client.name, "derived_from": record["id"]})
             if bar:

@@ -15,10 +15,9 @@ import numpy as np
 import pandas as pd
 
 from aigciqa.database import DatabaseFolder
+from aigciqa.database.card import card_value
 from aigciqa.database.tables import TABLES, check_references
 from aigciqa.errors import InputError
-
-DEFAULT_MOS_RANGE = (0.0, 100.0)
 
 
 @dataclass
@@ -36,7 +35,7 @@ class VqaInputs:
 
     @property
     def mos_range(self) -> tuple[float, float]:
-        low, high = self.card.get("mos_range", DEFAULT_MOS_RANGE)
+        low, high = card_value(self.card, "mos_range")
         return float(low), float(high)
 
 
@@ -60,7 +59,7 @@ def load_inputs(folder: DatabaseFolder) -> VqaInputs:
 
     perspectives: list[str] = []
     if mos is not None:
-        low, high = card.get("mos_range", DEFAULT_MOS_RANGE)
+        low, high = card_value(card, "mos_range")
         for p in card["perspectives"]:
             values = mos[f"{p}_mos"].to_numpy(dtype=float)
             outside = (values < low) | (values > high)

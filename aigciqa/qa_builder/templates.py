@@ -1,15 +1,32 @@
-"""The paper's question families (Fig. 5): template question-answer pairs from MOS, levels, explanations.
+"""The paper's sixteen question-answer pairs per image (Fig. 5), from MOS, levels and explanations.
 
-Per image (default card, all labels present) 16 pairs:
-- per perspective p: ``rating`` ("How is the p of the image?": score + levels + explanation),
-  ``assess`` ("Please assess the image from the p perspective."), ``why`` ("Why is the p of the
-  image low/high?");
-- per fine-grained question: ``factor`` (clarity, outline, details, distortion with "point out the
-  geometry distortion", consistency with "what is inconsistent");
-- ``alignment`` ("Is the image aligned with the text ...?") and ``three_scores`` ("Give me three scores").
+Per image (default card, all labels present), in the figure's order:
 
-Every pair names the fields it came from, so a missing label or explanation drops only the pairs
-that need it. Scores print with two decimals, as in the paper.
+====  ============  =====================================================================
+ #    kind          question
+====  ============  =====================================================================
+ 1    rating        How is the quality of the image?
+ 2    assess        Please assess the image from quality perspective.
+ 3    why           Why the quality of the image is low?  ("high" at or above the middle of mos_range)
+ 4-6  factor        How is the clarity / outline / detail of the image?
+ 7-9  rating, assess, why   ... authenticity ...
+ 10   point_out     Could you please point out the geometry distortion in this image?
+ 11   factor        How is the distortion of the image?
+ 12   rating        How is the correspondence between the image and text?
+ 13   assess        Please assess the image from correspondence perspective.
+ 14   point_out     What is inconsistent between the image and the text?
+ 15   alignment     Is the generated image and the text aligned?
+ 16   three_scores  Give me three scores to assess the image from the following three perspectives: ...
+====  ============  =====================================================================
+
+Answers: "The quality score is 47.26, " + the perspective's level clauses joined by ", " + ".", then
+the annotator's explanation. labels.csv holds each image's distinct explanations joined by
+``EXPLANATION_SEPARATOR``; every pair that carries an explanation (rating, assess and why of a
+perspective whose questions have explanations, and the explanation questions' own pairs) is written
+once per distinct explanation, never with the joined text; with no explanation it is written once,
+without one. Every pair names the fields it came from, so a missing label or MOS drops only the pairs
+that need it. Scores print with two decimals, as in the paper. Cards with other perspectives or
+questions get the same families with generic wording from the card's ``title`` and ``levels``.
 """
 
 from __future__ import annotations
@@ -17,33 +34,36 @@ from __future__ import annotations
 import math
 from typing import Iterable
 
+from aigciqa.common.questions import QUESTION_PERSPECTIVE, perspective_noun, rating_question
+from aigciqa.mos.labels import EXPLANATION_SEPARATOR
 from aigciqa.qa_builder.inputs import VqaInputs, level_of
 
-# Which perspective each of the paper's fine-grained questions describes.
-QUESTION_PERSPECTIVE = {"clarity": "quality", "outline": "quality", "details": "quality",
-                        "distortion": "authenticity", "consistency": "correspondence"}
-
-# How the paper's questions are asked and answered (level wording comes from the card).
-FACTOR_QUESTIONS = {
-    "clarity": "How is the clarity of the image?",
-    "outline": "Can the outline and content of the image be distinguished?",
-    "details": "How are the details of the image?",
-    "distortion": "Is the image geometrically distorted? Point out the geometry distortion.",
-    "consistency": "Is the image consistent with its prompt? What is inconsistent?",
-}
+# One clause per level as Fig. 5 words it ("{}" is the card's level wording).
 LEVEL_SENTENCES = {
     "clarity": "the image is {}",
-    "outline": "the outline and content of the image are {}",
-    "details": "the details of the image are {}",
+    "outline": "the image outline and content are {}",
+    "details": "the image quality details are {}",
     "distortion": "the image is {}",
     "consistency": "the image and its prompt are {}",
 }
 # Level wording that already carries its verb ("cannot be distinguished").
 _VERB_STARTS = ("cannot ", "can ", "do not ", "does not ", "is ", "are ")
 
-PERSPECTIVE_NOUN = {"quality": "quality", "authenticity": "authenticity", "correspondence": "correspondence"}
-# Five words for where a MOS lies in the card's range (equal fifths), as ACR categories.
-MOS_WORDS = ("bad", "poor", "fair", "good", "excellent")
+# The pairs of each fine-grained question, in Fig. 5's order: (kind, question, answer), where the
+# answer is "level" (the level sentence, + explanation when the question has one) or "explanation"
+# (the explanation alone; the level sentence when there is none).
+QUESTION_PAIRS = {
+    "clarity": (("factor", "How is the clarity of the image?", "level"),),
+    "outline": (("factor", "How is the outline of the image?", "level"),),
+    "details": (("factor", "How is the detail of the image?", "level"),),
+    "distortion": (("point_out", "Could you please point out the geometry distortion in this image?", "explanation"),
+                   ("factor", "How is the distortion of the image?", "level")),
+    "consistency": (("point_out", "What is inconsistent between the image and the text?", "explanation"),
+                    ("alignment", "Is the generated image and the text aligned?", "level_only")),
+}
+# Perspectives that Fig. 5 asks "why ... low?" about (correspondence is asked what is inconsistent).
+NO_WHY = {"correspondence"}
+COUNT_WORDS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
 
 
 def level_sentence(question: dict, level: int) -> str:
@@ -53,7 +73,7 @@ def level_sentence(question: dict, level: int) -> str:
     if template is None:
         title = question.get("title", question["name"])
         return f"the {title} of the image is {word}"
-    if word.startswith(_VERB_STARTS):  # "the outline ... cannot be distinguished", not "are cannot"
+    if word.startswith(_VERB_STARTS):  # "the image outline and content cannot be distinguished"
         return template.rsplit(" ", 2)[0] + " " + word
     return template.format(word)
 
@@ -70,19 +90,25 @@ def explanation_sentence(text: str) -> str:
     return text if text.endswith((".", "!", "?")) else text + "."
 
 
-def mos_word(mos: float, mos_range: tuple[float, float]) -> str:
-    low, high = mos_range
-    position = (mos - low) / (high - low) if high > low else 0.5
-    return MOS_WORDS[min(len(MOS_WORDS) - 1, max(0, int(position * len(MOS_WORDS))))]
+def explanation_sentences(cell: str) -> list[str]:
+    """The distinct explanations of one labels.csv cell (build-mos joins annotators' texts), as sentences."""
+    sentences = (explanation_sentence(part) for part in str(cell or "").split(EXPLANATION_SEPARATOR))
+    return list(dict.fromkeys(s for s in sentences if s))
 
 
-def _noun(perspective: str) -> str:
-    return PERSPECTIVE_NOUN.get(perspective, perspective.replace("_", " "))
+def _series(words: list[str]) -> str:
+    """"a", "a and b", "a, b, and c" (the figure's serial comma)."""
+    if len(words) <= 2:
+        return " and ".join(words)
+    return ", ".join(words[:-1]) + ", and " + words[-1]
 
 
-def rating_question(perspective: str) -> str:
-    """The rating question of a perspective; stage 3 and explanations ask it too."""
-    return f"How is the {_noun(perspective)} of the image?"
+def scores_question(perspectives: list[str]) -> str:
+    count = COUNT_WORDS.get(len(perspectives), str(len(perspectives)))
+    if len(perspectives) == 1:
+        return f"Give me one score to assess the image from the following perspective: {perspective_noun(perspectives[0])}."
+    return (f"Give me {count} scores to assess the image from the following {count} perspectives: "
+            f"{_series([perspective_noun(p) for p in perspectives])}.")
 
 
 class _ImageFacts:
@@ -94,117 +120,83 @@ class _ImageFacts:
         self.questions = {q["name"]: q for q in inputs.questions}
 
     def mos(self, p: str) -> float | None:
+        if p not in self.inputs.perspectives:
+            return None
         value = self.row.get(f"{p}_mos")
         return None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
 
     def level(self, name: str) -> int | None:
         return level_of(self.row.get(name)) if name in self.questions else None
 
-    def explanation(self, name: str) -> tuple[str, str | None]:
-        """(sentence, field) for the question's explanation; ("", None) when there is none."""
+    def explanations(self, name: str) -> tuple[list[str], str | None]:
+        """(distinct explanation sentences, column) of a question; ([], None) when there is none."""
         column = self.questions.get(name, {}).get("explanation")
-        if not column:
-            return "", None
-        sentence = explanation_sentence(str(self.row.get(column, "") or ""))
-        return (sentence, column) if sentence else ("", None)
+        sentences = explanation_sentences(self.row.get(column, "")) if column else []
+        return (sentences, column) if sentences else ([], None)
 
     def factors_of(self, perspective: str) -> list[dict]:
-        return [q for q in self.inputs.questions if QUESTION_PERSPECTIVE.get(q["name"]) == perspective]
+        return [q for q in self.inputs.questions if QUESTION_PERSPECTIVE.get(q["name"], q["name"]) == perspective]
 
 
-def _levels_text(facts: _ImageFacts, perspective: str) -> tuple[str, list[str]]:
-    """The perspective's level clauses (and explanations) as sentences, with the fields used."""
-    clauses, fields, explanations = [], [], []
-    for q in facts.factors_of(perspective):
-        level = facts.level(q["name"])
-        if level is None:
-            continue
-        clauses.append(level_sentence(q, level))
-        fields.append(q["name"])
-        sentence, column = facts.explanation(q["name"])
-        if sentence:
-            explanations.append(sentence)
-            fields.append(column)
-    if not clauses:
-        return "", fields
-    text = capitalize(_join(clauses)) + "."
-    if explanations:
-        text += " " + " ".join(explanations)
-    return text, fields
-
-
-def _join(clauses: list[str]) -> str:
-    if len(clauses) == 1:
-        return clauses[0]
-    return ", ".join(clauses[:-1]) + " and " + clauses[-1]
+def _with_explanations(text: str, fields: list[str], explanations: list[tuple[str, str]]) -> list[tuple[str, list]]:
+    """One (answer, fields) per explanation, the explanation after ``text``; (text, fields) when none."""
+    if not explanations:
+        return [(text, fields)]
+    return [((text + " " + sentence).strip(), fields + [column]) for sentence, column in explanations]
 
 
 def image_pairs(row: dict, inputs: VqaInputs) -> list[dict]:
-    """The template pairs of one image (see the module docstring), without ids."""
+    """The Fig. 5 pairs of one image (see the module docstring), without ids."""
     facts = _ImageFacts(row, inputs)
     low, high = inputs.mos_range
     pairs: list[dict] = []
 
-    def add(perspective, kind, question, answer, fields, topic=None):
-        pairs.append({"perspective": perspective, "kind": kind, "topic": topic or perspective or kind,
-                      "question": question, "answer": answer, "fields": fields})
+    def add(perspective, kind, topic, question, answers):
+        for index, (answer, fields) in enumerate(answers, 1):
+            pairs.append({"perspective": perspective, "kind": kind, "topic": topic, "index": index,
+                          "question": question, "answer": answer, "fields": fields})
 
     for p in inputs.card["perspectives"]:
-        noun = _noun(p)
-        mos = facts.mos(p) if p in inputs.perspectives else None
-        levels_text, level_fields = _levels_text(facts, p)
+        noun = perspective_noun(p)
+        mos = facts.mos(p)
+        clauses, level_fields, explanations = [], [], []
+        for q in facts.factors_of(p):
+            level = facts.level(q["name"])
+            if level is not None:
+                clauses.append(level_sentence(q, level))
+                level_fields.append(q["name"])
+            sentences, column = facts.explanations(q["name"])
+            explanations += [(s, column) for s in sentences]
+        levels_text = ", ".join(clauses)
         if mos is not None:
-            answer = (f"The {noun} score of the image is {mos:.2f} on a scale of {low:g} to {high:g}, "
-                      f"which is {mos_word(mos, (low, high))}.")
-            add(p, "rating", rating_question(p),
-                answer + (" " + levels_text if levels_text else ""), [f"{p}_mos", *level_fields])
-        if levels_text:
-            lead = (f"From the {noun} perspective, the image is {mos_word(mos, (low, high))}. "
-                    if mos is not None else "")
-            add(p, "assess", f"Please assess the image from the {noun} perspective.",
-                lead + levels_text, ([f"{p}_mos"] if mos is not None else []) + level_fields)
-        if mos is not None and levels_text:
-            direction = "low" if mos < (low + high) / 2 else "high"
-            add(p, "why", f"Why is the {noun} of the image {direction}?",
-                f"The {noun} of the image is {direction} because {levels_text[0].lower()}{levels_text[1:]}",
-                [f"{p}_mos", *level_fields])
+            scored = f"The {noun} score is {mos:.2f}" + (f", {levels_text}." if levels_text else ".")
+            answers = _with_explanations(scored, [f"{p}_mos", *level_fields], explanations)
+            add(p, "rating", p, rating_question(p), answers)
+            add(p, "assess", p, f"Please assess the image from {noun} perspective.", answers)
+            if p not in NO_WHY and levels_text:
+                direction = "low" if mos < (low + high) / 2 else "high"
+                add(p, "why", p, f"Why the {noun} of the image is {direction}?",
+                    _with_explanations(capitalize(levels_text) + ".", [f"{p}_mos", *level_fields], explanations))
+        for q in facts.factors_of(p):
+            level = facts.level(q["name"])
+            sentences, column = facts.explanations(q["name"])
+            said = [(s, column) for s in sentences]
+            level_text = capitalize(level_sentence(q, level)) + "." if level is not None else ""
+            level_fields = [q["name"]] if level is not None else []
+            generic = (("factor", f"How is the {q.get('title', q['name'])} of the image?", "level"),)
+            for kind, question, answer in QUESTION_PAIRS.get(q["name"], generic):
+                if answer == "explanation" and said:
+                    answers = [(s, [column]) for s, _ in said]
+                elif answer == "level_only" or not said:
+                    answers = [(level_text, level_fields)] if level_text else []
+                else:
+                    answers = _with_explanations(level_text, level_fields, said)
+                add(p, kind, q["name"], question, answers)
 
-    for q in inputs.questions:
-        level = facts.level(q["name"])
-        if level is None:
-            continue
-        perspective = QUESTION_PERSPECTIVE.get(q["name"], "")
-        question = FACTOR_QUESTIONS.get(q["name"], f"How is the {q.get('title', q['name'])} of the image?")
-        answer = capitalize(level_sentence(q, level)) + "."
-        fields = [q["name"]]
-        sentence, column = facts.explanation(q["name"])
-        if sentence:
-            answer += " " + sentence
-            fields.append(column)
-        elif q["name"] == "distortion" and level < len(q["levels"]):
-            answer += " The annotators did not point out where."
-        add(perspective, "factor", question, answer, fields, topic=q["name"])
-
-    consistency = facts.level("consistency")
-    if consistency is not None:
-        q = facts.questions["consistency"]
-        verdict = {len(q["levels"]): "Yes", 1: "No"}.get(consistency, "Partly")
-        answer = f"{verdict}, {level_sentence(q, consistency)}."
-        fields = ["consistency", "prompt"]
-        sentence, column = facts.explanation("consistency")
-        if sentence:
-            answer += " " + sentence
-            fields.append(column)
-        add("correspondence", "alignment", f"Is the image aligned with the text \"{row['prompt'].strip()}\"?",
-            answer, fields, topic="consistency")
-
-    scored = [p for p in inputs.card["perspectives"] if facts.mos(p) is not None] if inputs.perspectives else []
+    scored = [p for p in inputs.card["perspectives"] if facts.mos(p) is not None]
     if scored:
-        parts = ", ".join(f"{_noun(p)} {facts.mos(p):.2f}" for p in scored)
-        names = _join([_noun(p) for p in scored])
-        count = {1: "one score", 2: "two scores", 3: "three scores"}.get(len(scored), f"{len(scored)} scores")
-        add("", "three_scores", f"Give me {count} for the image: {names}.",
-            f"On a scale of {low:g} to {high:g}: {parts}.", [f"{p}_mos" for p in scored], topic="scores")
+        add("", "three_scores", "scores", scores_question(scored),
+            [(" ".join(f"The {perspective_noun(p)} score is {facts.mos(p):.2f}." for p in scored), [f"{p}_mos" for p in scored])])
     return pairs
 
 
@@ -219,10 +211,20 @@ def template_pairs(inputs: VqaInputs) -> list[dict]:
 
 def pair_record(image_id: str, pair: dict, *, source: str = "template", model: str | None = None,
                 suffix: str = "") -> dict:
-    """A contract record: ``{id, image_id, perspective, kind, question, answer, source, model}`` + fields."""
-    return {"id": f"{image_id}:{pair['kind']}:{pair['topic']}{suffix}", "image_id": image_id,
+    """A contract record: ``{id, image_id, perspective, kind, question, answer, source, model}`` + fields.
+
+    The id is ``image:kind:topic``, with ``.N`` after the topic for an image's N-th explanation (N >= 2).
+    """
+    index = pair.get("index", 1)
+    topic = pair["topic"] + (f".{index}" if index > 1 else "")
+    return {"id": f"{image_id}:{pair['kind']}:{topic}{suffix}", "image_id": image_id,
             "perspective": pair["perspective"], "kind": pair["kind"], "question": pair["question"],
             "answer": pair["answer"], "source": source, "model": model, "fields": list(pair["fields"])}
+
+
+def record_topic(record: dict) -> str:
+    """The topic of a template record (perspective, question name or "scores"), from its id."""
+    return record["id"].split(":")[-1].split(".")[0]
 
 
 def count_by(records: Iterable[dict], key: str) -> dict[str, int]:

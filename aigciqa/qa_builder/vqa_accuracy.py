@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from aigciqa.errors import InputError
-from aigciqa.qa_builder.templates import QUESTION_PERSPECTIVE
+from aigciqa.common.questions import QUESTION_PERSPECTIVE
 
 GOOD, BAD = 1, -1
 
@@ -185,15 +185,16 @@ def random_baseline(card: dict, perspectives=None) -> dict[str, float]:
 
 
 def evaluate_answers(answers: list[dict], labels: dict[str, dict[str, int | None]], card: dict,
-                     file: str = "answers.jsonl") -> dict:
+                     file: str = "answers.jsonl", numbers: list[int] | None = None) -> dict:
     """VQA accuracy of answer records ``{image_id, answer[, perspective]}`` against labels by image.
 
     Several records for one image (e.g. one per perspective question) are joined; a record with a
-    ``perspective`` only answers that perspective's questions.
+    ``perspective`` only answers that perspective's questions. ``numbers`` are the records' numbers in
+    errors (a JSONL file's line numbers; default 1, 2, ...).
     """
     n_levels = {q["name"]: len(q["levels"]) for q in card["questions"] if q["name"] in QUESTION_PERSPECTIVE}
     texts: dict[str, dict[str, list[str]]] = {}
-    for row, record in enumerate(answers, start=1):
+    for row, record in zip(numbers or range(1, len(answers) + 1), answers):
         if not isinstance(record, dict):
             raise InputError("a record must be a JSON object", file=file, row=row)
         image_id, answer = record.get("image_id"), record.get("answer")

@@ -55,26 +55,50 @@ def _free_display() -> int:
     raise RuntimeError("no free X display number")
 
 
-@pytest.fixture(scope="session")
-def xvfb():
-    """A virtual X display for the session (DISPLAY set while it runs); skip when Xvfb is absent."""
+def start_xvfb(size=(1280, 1024), dpi: int = 96) -> tuple[subprocess.Popen, str]:
+    """An Xvfb server with one screen of ``size`` pixels at ``dpi``; (process, display name)."""
     missing = [tool for tool in ("Xvfb", "xdotool") if shutil.which(tool) is None]
     if missing:
         pytest.skip(f"{' and '.join(missing)} not installed (apt-get install xvfb xdotool): the window tests "
                     "need a virtual display and real X input events")
     for _attempt in range(5):
         number = _free_display()
-        process = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        process = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", f"{size[0]}x{size[1]}x24", "-dpi", str(dpi),
+                                    "-nolisten", "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and process.poll() is None:
             if Path(f"/tmp/.X11-unix/X{number}").exists():
-                break
+                return process, f":{number}"
             time.sleep(0.05)
-        if process.poll() is None:
-            break
-    else:
-        pytest.fail("Xvfb did not start")
+        process.terminate()
+    pytest.fail("Xvfb did not start")
+
+
+@pytest.fixture(scope="session")
+def screen():
+    """Virtual screens of a given size and dpi (``screen((1024, 600), 96)`` -> display name), one per kind.
+
+    They live until the session ends: Tk keeps its connection to a display after its windows are gone,
+    and Xlib ends the process when such a server goes away while it still processes events.
+    """
+    started: dict[tuple, tuple[subprocess.Popen, str]] = {}
+
+    def start(size, dpi=96) -> str:
+        key = (tuple(size), dpi)
+        if key not in started:
+            started[key] = start_xvfb(size, dpi)
+        return started[key][1]
+    yield start
+    for process, _ in started.values():
+        process.terminate()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def xvfb():
+    """A virtual X display for the session (DISPLAY set while it runs); skip when Xvfb is absent."""
+    process, display = start_xvfb()
+    number = display[1:]
     old = os.environ.get("DISPLAY")
     os.environ["DISPLAY"] = f":{number}"
     try:

@@ -39,6 +39,23 @@ def xdotool(*args: str) -> str:
     return subprocess.run(["xdotool", *args], check=True, capture_output=True, text=True, timeout=10).stdout
 
 
+def handle_x_events(root: tk.Tk) -> None:
+    """Handle every X event sent so far (xdotool syncs with the server before it exits; a round trip
+    of ours then puts every event the server made before it in our queue): no waiting on a clock."""
+    try:
+        root.update()
+        root.winfo_pointerxy()  # XQueryPointer: a reply only after the events before it
+        root.update()
+    except tk.TclError:  # the events closed the window
+        pass
+
+
+def x_keys(root: tk.Tk, *names: str) -> None:
+    """Real X key events to the window that has the keyboard focus, handled before this returns."""
+    xdotool("key", "--delay", "20", *names)
+    handle_x_events(root)
+
+
 def click(root: tk.Tk, widget: tk.Widget) -> None:
     """A real mouse click (X server events through xdotool) in the middle of ``widget``."""
     root.update()
@@ -46,7 +63,7 @@ def click(root: tk.Tk, widget: tk.Widget) -> None:
     y = widget.winfo_rooty() + widget.winfo_height() // 2
     xdotool("mousemove", "--sync", str(x), str(y))
     xdotool("click", "1")
-    pump(root, timeout=0.3, until=lambda: False)
+    handle_x_events(root)
 
 
 def click_radio(root: tk.Tk, button: tk.Radiobutton) -> None:
@@ -56,33 +73,38 @@ def click_radio(root: tk.Tk, button: tk.Radiobutton) -> None:
     y = button.winfo_rooty() + button.winfo_height() // 2
     xdotool("mousemove", "--sync", str(x), str(y))
     xdotool("click", "1")
-    pump(root, timeout=0.3, until=lambda: False)
+    handle_x_events(root)
 
 
 def type_text(root: tk.Tk, widget: tk.Widget, text: str) -> None:
     """Type into a widget with real X key events."""
     widget.focus_force()
-    pump(root, timeout=0.2, until=lambda: False)
+    handle_x_events(root)
     xdotool("type", "--delay", "5", text)
-    pump(root, timeout=0.3, until=lambda: False)
+    handle_x_events(root)
 
 
 def screenshot(root: tk.Tk, target: Path) -> Path:
     root.update()
     box = (root.winfo_rootx(), root.winfo_rooty(), root.winfo_rootx() + root.winfo_width(),
            root.winfo_rooty() + root.winfo_height())
-    ImageGrab.grab(bbox=box, xdisplay=os.environ["DISPLAY"]).save(target)
+    ImageGrab.grab(bbox=box, xdisplay=root.winfo_screen()).save(target)
     return target
 
 
-def open_window(folder, config=None, subject="s1", *, busy_timeout=2.0, prefetch=True, box=None):
+def open_window(folder, config=None, subject="s1", *, busy_timeout=2.0, prefetch=True, box=None,
+                read_instructions=True, root=None):
+    """The window for ``subject`` (signed in), past the instructions screen unless ``read_instructions`` is False."""
     card = folder.read_card()
     study = make_study(card, config, folder.read_table("images")["image_id"].tolist())
     store = AnswerStore(folder.root / "annotations.sqlite", busy_timeout=busy_timeout)
-    root = tk.Tk()
+    root = root or tk.Tk(screenName=os.environ["DISPLAY"])  # explicit: Tk may reuse another screen it knows
     window = AnnotateWindow(root, folder, study, store, subject, prefetch=prefetch, box=box)
     root.focus_force()
     pump(root, timeout=0.2, until=lambda: False)
+    if read_instructions and window.overlay is not None and window.session is not None:
+        press(root, "Return")  # "Start" on the instructions screen
+        assert window.overlay is None
     return root, window, store
 
 
@@ -94,7 +116,9 @@ def answer_all(root, window, digits="34544433") -> None:
 
 def close(root: tk.Tk, store) -> None:
     """Destroy the window and collect its Tk variables here, in the main thread (Tk requires it)."""
-    if root.winfo_exists():
+    try:
         root.destroy()
+    except tk.TclError:  # closed already (by the window's own Close)
+        pass
     store.close()
     gc.collect()

@@ -126,3 +126,48 @@ def test_demo_step_records_a_simulated_panel_that_build_mos_reads(tmp_path):
     assert len(ratings) == 12 * 9 * 3
     assert main(["build-mos", str(folder.root)]) == 0
     assert folder.has("mos")
+
+
+def rate_varied(session, n, seconds=5.0, constant=False):
+    """n items with scores that vary from item to item (or one quality score throughout), ``seconds`` each."""
+    for k in range(n):
+        varied = {p: (k + j) % 6 for j, p in enumerate(("quality", "authenticity", "correspondence"))}
+        answer(session, {**COMPLETE, **varied, **({"quality": 3} if constant else {})})
+        session.clock.now += seconds
+        assert session.next() == []
+
+
+def test_export_filters_let_a_study_in_progress_feed_build_mos(folder, capsys):
+    rate_varied(session_for(folder, "s1"), 6)
+    rate_varied(session_for(folder, "s2"), 6)
+    rate_varied(session_for(folder, "few"), 1)  # one item: cannot be z-scored
+    rate_varied(session_for(folder, "flat"), 6, constant=True)  # one quality score for every image
+    rate_varied(session_for(folder, "named"), 6)
+    assert main(["annotate", "export", str(folder.root)]) == 0
+    capsys.readouterr()
+    assert main(["build-mos", str(folder.root)]) == 2  # what stopped build-mos before
+    assert "subject 'few'" in capsys.readouterr().err
+    assert main(["annotate", "export", str(folder.root), "--min-items", "2", "--exclude-flagged",
+                 "--exclude-subject", "named"]) == 0
+    out = capsys.readouterr().out
+    assert "left out few: 1 item(s) done, fewer than 2" in out
+    assert "left out flat: flagged: one quality score for every image" in out
+    assert "left out named: named" in out
+    summary = json.loads((folder.root / SUMMARY_FILE).read_text())
+    assert [o["subject_id"] for o in summary["left_out"]] == ["few", "flat", "named"]
+    assert set(folder.read_table("ratings")["subject_id"]) == {"s1", "s2"}
+    assert main(["build-mos", str(folder.root)]) == 0
+    assert main(["annotate", "export", str(folder.root), "--exclude-subject", "nobody"]) == 2
+    assert "subject 'nobody' to leave out is in no store" in capsys.readouterr().err
+
+
+def test_status_flags_speeding_and_low_agreement_live(folder, capsys):
+    config = {"gold": {"known": [{"image_id": f"img{k}", "answers": {"quality": 0}} for k in range(6)],
+                       "min_agreement": 0.8}}
+    rate_varied(session_for(folder, "careful", config), 4, seconds=20)
+    rate_varied(session_for(folder, "hasty", config), 4, seconds=0.5)
+    assert main(["annotate", "status", str(folder.root)]) == 0
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[2:]}
+    assert "SPEEDING (0.5 S PER ITEM)" in lines["hasty"] and "LOW AGREEMENT" in lines["hasty"]
+    assert "SPEEDING" not in lines["careful"] and "LOW AGREEMENT" in lines["careful"]
+    assert lines["careful"].split()[1] == "4/6"

@@ -46,8 +46,13 @@ def store_state(path):
         return store.latest_answers("s1"), store.finished_positions("s1")
 
 
+def store_events(path):
+    with AnswerStore(path) as store:
+        return [kind for kind, *_ in store.events("s1")]
+
+
 def start_app(folder):
-    return subprocess.Popen([sys.executable, "-m", "aigciqa", "annotate", str(folder.root), "--subject", "s1"],
+    return subprocess.Popen([sys.executable, "-m", "aigciqa", "annotate", "open", str(folder.root), "--subject", "s1"],
                             env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
 
 
@@ -62,6 +67,8 @@ def test_sigkill_mid_item_then_restart_resumes_with_every_answer(xvfb, folder, s
     try:
         wid = wait_for(lambda: window_id("aigciqa annotate"), what="the window")
         wait_for(lambda: window_title(wid).endswith("item 1 of 6"), what="item 1")
+        keys(wid, "Return")  # past the instructions screen
+        wait_for(lambda: store_events(path) == ["instructions_seen"], what="the instructions read")
         keys(wid, *"34544433", "Right")
         wait_for(lambda: store_state(path)[1] == {0: "done"}, what="item 1 finished")
         keys(wid, *"21033333", "Right")

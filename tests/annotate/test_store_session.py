@@ -123,3 +123,66 @@ def test_stores_found_in_the_folder_and_given_extra(folder, tmp_path):
     names = [p.name for p in find_stores(folder.root, [tmp_path / "elsewhere.sqlite",
                                                        folder.root / "annotations.sqlite"])]
     assert names == ["annotations-s7.sqlite", "annotations.sqlite", "elsewhere.sqlite"]
+
+
+def test_one_live_session_per_subject_and_a_crash_does_not_leave_it_stuck(folder):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from aigciqa.annotate.store import CLAIM_STALE_S, SubjectInUse
+    path = folder.root / "annotations.sqlite"
+    live = session_for(folder, store=AnswerStore(path))
+    live.store.close()
+    first = Session(live.folder, live.study, AnswerStore(path), "s1", claim=True)
+    with pytest.raises(SubjectInUse, match="already rating in another window"):
+        Session(first.folder, first.study, AnswerStore(path), "s1", claim=True)
+    first.close()  # closing frees it
+    second = Session(first.folder, first.study, AnswerStore(path), "s1", claim=True)
+    second.store.close()  # gone without closing, like a crash, but this process lives: still held
+    with pytest.raises(SubjectInUse):
+        Session(first.folder, first.study, AnswerStore(path), "s1", claim=True)
+    with AnswerStore(path) as store:  # a claim from a machine that stopped refreshing it: stale
+        store.connection.execute("UPDATE claims SET host='other', heartbeat=heartbeat-?", (CLAIM_STALE_S + 1,))
+    Session(first.folder, first.study, AnswerStore(path), "s1", claim=True).close()
+    # a process that holds the claim is killed with SIGKILL: the claim is taken over at once
+    code = ("import sys, time; from aigciqa.annotate.store import AnswerStore; "
+            "s = AnswerStore(sys.argv[1]); s.claim('s1', 99); print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(SubjectInUse):
+        Session(first.folder, first.study, AnswerStore(path), "s1", claim=True)
+    os.kill(holder.pid, signal.SIGKILL)
+    holder.wait(timeout=10)
+    Session(first.folder, first.study, AnswerStore(path), "s1", claim=True).close()
+
+
+def test_min_viewing_time_and_breaks_follow_the_study(folder):
+    clock = Clock()
+    session = session_for(folder, config={"session": {"min_viewing_seconds": 4, "break_every_items": 2,
+                                                      "max_minutes": 1}}, clock=clock)
+    answer(session)
+    assert session.next() == ["look at the image a little longer (at least 4 s)"]
+    clock.now += 4
+    assert session.next() == [] and not session.break_due()
+    answer(session)
+    clock.now += 4
+    assert session.next() == [] and session.break_due()
+    session.take_break()
+    assert not session.break_due() and session.store.has_event("s1", "break")
+    clock.now += 60
+    assert session.over()
+
+
+def test_a_break_every_m_minutes_counts_from_the_last_break(folder):
+    clock = Clock()
+    session = session_for(folder, config={"session": {"break_every_minutes": 10}}, clock=clock)
+    clock.now += 9 * 60
+    assert not session.break_due()  # nothing rated yet
+    answer(session)
+    assert session.next() == [] and not session.break_due()
+    clock.now += 61
+    assert session.break_due()
+    session.take_break()
+    clock.now += 5 * 60
+    assert not session.break_due()

@@ -87,19 +87,28 @@ def test_required_fields_and_explanations_block_moving_on(window):
     assert session.position == 1 and win.message.cget("text") == ""
 
 
-def test_training_shows_reference_answers_and_stores_nothing(xvfb, folder):
+def test_training_is_answered_then_shows_the_reference_and_note_and_stores_nothing(xvfb, folder):
     folder.write(files={"training/example.png": png_bytes((80, 80), (10, 200, 10))})
     config = {"training": [{"path": "training/example.png", "prompt": "a green square",
+                            "note": "Bent edges count as distortion.",
                             "answers": {"quality": 4, "clarity": 2, "distortion": 1,
                                         "distortion_explanation": "the square is bent"}}]}
     root, win, store = open_window(folder, config)
     try:
         assert win.in_training and "Training" in win.banner.cget("text")
-        values = {r.name: r.variable.get() for r in win.rows}
-        assert values["quality"] == "4" and values["clarity"] == "2" and values["authenticity"] == ""
-        assert next(r for r in win.rows if r.name == "distortion").entry_variable.get() == "the square is bent"
-        win.cursor = 0
-        press(root, "1", "Right")
+        assert all(r.variable.get() == "" for r in win.rows)  # the subject answers first
+        press(root, "Right")
+        assert win.in_training and "rate quality" in win.message.cget("text")
+        answer_all(root, win, "34544433")
+        press(root, "Right")
+        banner = win.banner.cget("text")
+        assert win.in_training and "Quality 4 (you: 3)" in banner and "Bent edges count as distortion." in banner
+        assert "the square is bent" in banner
+        assert str(win.rows[0].buttons[0].cget("state")) == "disabled"  # the answers are compared, not changed
+        press(root, "Right")  # at once: taken as a double press, which must not skip past the reference
+        assert win.in_training and "Reference answers" in win.banner.cget("text")
+        win._arrived_at -= 10  # later: a deliberate Next
+        press(root, "Right")
         assert not win.in_training and win.session.position == 0
         assert store.answer_history("s1") == [] and store.has_event("s1", "training_done")
         assert win.rows[0].variable.get() == ""  # the first real item starts empty

@@ -82,12 +82,13 @@ def test_paths_must_stay_inside_the_folder(folder, path):
 
 
 def test_failed_write_changes_nothing(folder):
-    before = {p.name: p.read_bytes() for p in folder.root.iterdir()}
+    before = {p.name: p.read_bytes() for p in folder.root.iterdir() if p.is_file()}
     bad_images = images_table().assign(prompt_id=["0", "0", "missing"])
     with pytest.raises(InputError):
         folder.write({"prompts": prompts_table(), "images": bad_images}, card=default_card("changed"))
-    after = {p.name: p.read_bytes() for p in folder.root.iterdir()}
+    after = {p.name: p.read_bytes() for p in folder.root.iterdir() if p.is_file()}
     assert after == before  # no table, no card, no temporary file left behind
+    assert not (folder.root / ".aigciqa" / "journal").exists()
 
 
 def test_card_is_checked_against_the_schema(tmp_path):

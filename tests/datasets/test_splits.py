@@ -6,7 +6,8 @@ import pytest
 from aigciqa.cli import main
 from aigciqa.database import DatabaseFolder, default_card
 from aigciqa.datasets.prompt_sets import load_prompt_set
-from aigciqa.datasets.splits import (assign_parts, authors_split_facts, demo_step, make_splits,
+from aigciqa.datasets.demo import demo_step
+from aigciqa.datasets.splits import (assign_parts, authors_split_facts, make_splits,
                                      merge_split_columns, parse_ratios, part_sizes,
                                      prompts_in_several_parts, split_by_image, split_by_prompt,
                                      summarize_splits)

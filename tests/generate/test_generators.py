@@ -70,8 +70,10 @@ def test_missing_weights_folder_says_what_to_put_there(tmp_path):
     generator = resolve("stable_diffusion", {}, {"stable_diffusion": str(tmp_path / "none")}, "cpu")
     with pytest.raises(InputError, match="not found.*model_index.json"):
         generator.check_weights()
-    with pytest.raises(InputError, match="no weights for generator 'unidiffuser'.*--weights unidiffuser=PATH"):
-        resolve("unidiffuser", {}, {}, "cpu")
+    # Without --weights a paper generator takes its default Hub repo; a family without one says what to give.
+    assert resolve("unidiffuser", {}, {}, "cpu").weights == "thu-ml/unidiffuser-v1"
+    with pytest.raises(InputError, match="no weights for generator 'lafite'.*--weights lafite=PATH"):
+        resolve("lafite", {}, {}, "cpu")
 
 
 def test_unknown_generator_suggests_the_closest_name():

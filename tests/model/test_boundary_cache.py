@@ -17,7 +17,7 @@ from safetensors.torch import load_file
 from aigciqa.model.boundary_cache import cache_root, randomness_below, training_inputs
 from aigciqa.model.evaluate import evaluate_run, score_images
 from aigciqa.model.network import frozen_step_count, run_vision_steps, vision_steps
-from aigciqa.model.train import TrainOptions, train
+from aigciqa.model.scorer import TrainOptions, train
 
 FAST = dict(preset="tiny", split="split1", lr=1e-3, progress=False, cpu=True)
 
@@ -55,9 +55,9 @@ def _tiny_paper_vision():
 
 
 def _tiny_dinov2():
-    from aigciqa.model.presets import PRESETS, build_components
+    from aigciqa.model.presets import get_preset
     torch.manual_seed(0)
-    return build_components(PRESETS["tiny"])[0]
+    return get_preset("tiny").components()[0]
 
 
 @pytest.mark.parametrize("build", [_tiny_dinov2, _tiny_paper_vision], ids=["dinov2", "instructblip-vit"])
@@ -150,8 +150,8 @@ def test_randomness_below_the_boundary_refuses_the_cache_with_a_reason(capsys):
     assert randomness_below(_tiny_dinov2(), 6, training=True) is None
 
     from aigciqa.model.network import MintIQA
-    from aigciqa.model.presets import PRESETS, build_qformer
-    model = MintIQA(vision, build_qformer(PRESETS["tiny"]), num_queries=4, perspectives=["quality"])
+    from aigciqa.model.presets import get_preset
+    model = MintIQA(vision, get_preset("tiny").qformer(), num_queries=4, perspectives=["quality"])
     assert training_inputs(model, None, "cpu", root=".", preset=None, rows=[], batch_size=8) is None
     assert "boundary cache off: not exact" in capsys.readouterr().err
 
@@ -182,14 +182,18 @@ def test_evaluate_and_score_read_the_cache_of_a_cached_folder(make_folder, tmp_p
 def test_info_reports_the_cache_size_and_removes_it(make_folder, tmp_path):
     folder = make_folder(tmp_path / "db")
     train(folder.root, TrainOptions(epochs=1, **FAST))
-    done = subprocess.run([sys.executable, "-m", "aigciqa", "info", str(folder.root), "--json"],
+    done = subprocess.run([sys.executable, "-m", "aigciqa", "info", str(folder.root), "--json", "-"],
                           capture_output=True, text=True, check=True)
     caches = json.loads(done.stdout)["caches"]
     assert len(caches) == 1 and caches[0]["images"] == 32
     # tiny, fix rate 0.7 (2 of 4 blocks): 17 tokens x 32 float32 per image, plus the files' headers.
     assert 17 * 32 * 4 <= caches[0]["bytes_per_image"] < 17 * 32 * 4 + 400
-    text = subprocess.run([sys.executable, "-m", "aigciqa", "info", str(folder.root), "--remove-cache"],
-                          capture_output=True, text=True, check=True).stdout
+    remove = [sys.executable, "-m", "aigciqa", "info", str(folder.root), "--remove-cache"]
+    with folder.lock("train scorer"):  # a command that may be filling the cache: nothing is removed
+        refused = subprocess.run(remove, capture_output=True, text=True)
+    assert refused.returncode == 2 and "train scorer" in refused.stderr
+    assert caches[0]["path"] and (folder.root / caches[0]["path"] / "manifest.json").is_file()
+    text = subprocess.run(remove, capture_output=True, text=True, check=True).stdout
     assert "32 images" in text and "per image" in text and "removed" in text
     assert not (folder.root / "cache").exists()
 
@@ -198,10 +202,10 @@ def test_info_reports_the_cache_size_and_removes_it(make_folder, tmp_path):
 @pytest.mark.parametrize("fix_rate", [0.5, 0.7, 1.0])
 def test_small_preset_cached_training_gives_the_uncached_weights(make_folder, tmp_path, fix_rate):
     pytest.importorskip("onnx")
-    from aigciqa.model.presets import PRESETS, check_packages
+    from aigciqa.model.presets import get_preset
     from aigciqa.errors import InputError
     try:
-        check_packages(PRESETS["small"])
+        get_preset("small").check_installed()
     except InputError as error:
         pytest.skip(str(error))
     options = dict(epochs=2, fix_rate=fix_rate, batch_size=2, preset="small", split="split1", lr=1e-4,

@@ -26,7 +26,7 @@ def test_help_does_not_import_torch():
 
 def test_train_evaluate_score_end_to_end(make_folder, tmp_path, capsys):
     folder = make_folder(tmp_path / "db")
-    assert main(["train", str(folder.root), *TRAIN]) == 0
+    assert main(["train", "scorer", str(folder.root), *TRAIN]) == 0
     run = folder.root / "runs" / "mint-iqa-tiny"
     assert "best epoch 1" in capsys.readouterr().out
     out_json = tmp_path / "eval.json"
@@ -47,7 +47,7 @@ def test_cross_database_evaluation_with_preference_pairs(make_folder, tmp_path, 
     other = make_folder(tmp_path / "b", seed=5)
     other.write({"pairs": pd.DataFrame({"better_image_id": ["p0-0", "p1-0"], "worse_image_id": ["p0-1", "p1-1"],
                                         "prompt_id": ["p0", "p1"], "perspective": ["quality", ""]})})
-    assert main(["train", str(source.root), *TRAIN]) == 0
+    assert main(["train", "scorer", str(source.root), *TRAIN]) == 0
     capsys.readouterr()
     assert main(["evaluate", str(other.root), "--model", str(source.root / "runs/mint-iqa-tiny"), "--format",
                  "json", "--quiet"]) == 0
@@ -63,7 +63,7 @@ def _error(capsys) -> str:
 
 def test_missing_split_column_exits_2(make_folder, tmp_path, capsys):
     folder = make_folder(tmp_path / "db")
-    assert main(["train", str(folder.root), "--split", "nope", "--quiet"]) == 2
+    assert main(["train", "scorer", str(folder.root), "--split", "nope", "--quiet"]) == 2
     line = _error(capsys)
     assert "splits.csv" in line and "no split column 'nope'" in line and "split1" in line
     assert not (folder.root / "runs").exists()
@@ -71,7 +71,7 @@ def test_missing_split_column_exits_2(make_folder, tmp_path, capsys):
 
 def test_images_missing_on_disk_exit_2(make_folder, tmp_path, capsys):
     folder = make_folder(tmp_path / "db", write_images=False)
-    assert main(["train", str(folder.root), *TRAIN]) == 2
+    assert main(["train", "scorer", str(folder.root), *TRAIN]) == 2
     line = _error(capsys)
     assert "images.csv" in line and "record 1" in line and "field 'path'" in line and "not found" in line
     assert not (folder.root / "runs").exists()
@@ -79,13 +79,13 @@ def test_images_missing_on_disk_exit_2(make_folder, tmp_path, capsys):
 
 def test_unknown_perspective_exits_2(make_folder, tmp_path, capsys):
     folder = make_folder(tmp_path / "db")
-    assert main(["train", str(folder.root), *TRAIN, "--perspective", "correspondence"]) == 2
+    assert main(["train", "scorer", str(folder.root), *TRAIN, "--perspective", "correspondence"]) == 2
     assert "perspective 'correspondence' is not in the card" in _error(capsys)
 
 
 def test_corrupt_and_foreign_checkpoints_exit_2(make_folder, tmp_path, capsys):
     folder = make_folder(tmp_path / "db")
-    assert main(["train", str(folder.root), *TRAIN]) == 0
+    assert main(["train", "scorer", str(folder.root), *TRAIN]) == 0
     run = folder.root / "runs" / "mint-iqa-tiny"
     capsys.readouterr()
     # A checkpoint of another architecture: the config says three perspectives, the weights have two.
@@ -102,7 +102,7 @@ def test_corrupt_and_foreign_checkpoints_exit_2(make_folder, tmp_path, capsys):
 
 def test_demo_step_skips_without_images(tmp_path):
     from aigciqa.demo import DemoContext, example_folder
-    from aigciqa.model.cli import demo_step
+    from aigciqa.model.demo import scorer_step as demo_step
     context = DemoContext(out=tmp_path)
     example_folder(context)
     assert demo_step(context).startswith("skipped")
@@ -110,7 +110,7 @@ def test_demo_step_skips_without_images(tmp_path):
 
 def test_demo_step_trains_when_images_exist(make_folder, tmp_path):
     from aigciqa.demo import DemoContext
-    from aigciqa.model.cli import demo_step
+    from aigciqa.model.demo import scorer_step as demo_step
     context = DemoContext(out=tmp_path)
     make_folder(tmp_path / "db")
     summary = demo_step(context)
@@ -119,17 +119,17 @@ def test_demo_step_trains_when_images_exist(make_folder, tmp_path):
 
 def test_paper_preset_without_weights_says_what_to_provide(make_folder, tmp_path, capsys):
     folder = make_folder(tmp_path / "db")
-    assert main(["train", str(folder.root), *TRAIN, "--preset", "paper"]) == 2
+    assert main(["train", "scorer", str(folder.root), *TRAIN, "--preset", "paper"]) == 2
     line = _error(capsys)
     assert "needs --weights DIR" in line and "InstructBLIP" in line
-    assert main(["train", str(folder.root), *TRAIN, "--preset", "paper", "--weights", str(tmp_path)]) == 2
+    assert main(["train", "scorer", str(folder.root), *TRAIN, "--preset", "paper", "--weights", str(tmp_path)]) == 2
     assert "config.json is missing" in _error(capsys)
     assert not (folder.root / "runs").exists()
 
 
 def test_per_perspective_models_and_pairs_only_training(make_folder, tmp_path, capsys):
     folder = make_folder(tmp_path / "db")
-    assert main(["train", str(folder.root), *TRAIN, "--per-perspective"]) == 0
+    assert main(["train", "scorer", str(folder.root), *TRAIN, "--per-perspective"]) == 0
     runs = sorted(p.name for p in (folder.root / "runs").iterdir())
     assert runs == ["mint-iqa-tiny-authenticity", "mint-iqa-tiny-quality"]
     config = json.loads((folder.root / "runs/mint-iqa-tiny-quality/config.json").read_text())
@@ -140,6 +140,6 @@ def test_per_perspective_models_and_pairs_only_training(make_folder, tmp_path, c
     pairs = pd.DataFrame({"better_image_id": [f"p{p}-0" for p in range(8)], "worse_image_id": [f"p{p}-1" for p in range(8)],
                           "prompt_id": [f"p{p}" for p in range(8)], "perspective": [""] * 8})
     pairs_only.write({"pairs": pairs})
-    assert main(["train", str(pairs_only.root), *TRAIN, "--loss", "pairwise"]) == 0
+    assert main(["train", "scorer", str(pairs_only.root), *TRAIN, "--loss", "pairwise"]) == 0
     metrics = json.loads((pairs_only.root / "runs/mint-iqa-tiny/metrics.json").read_text())
     assert 0 <= metrics["history"][0]["val"]["preference_accuracy"] <= 1

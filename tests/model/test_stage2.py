@@ -12,11 +12,12 @@ from safetensors.torch import load_file
 
 from aigciqa.cli import main
 from aigciqa.errors import InputError
-from aigciqa.model.checkpoint import build_model
+from aigciqa.model.scorer import build_model
 from aigciqa.model.instruct import InstructIQA, answer_batch
 from aigciqa.model.presets import build_qformer
-from aigciqa.model.stage2 import Stage2Options, Stage3Options, train_stage2, train_stage3
-from aigciqa.model.train import TrainOptions, train
+from aigciqa.model.feedback import Stage3Options, train_stage3
+from aigciqa.model.instruction import Stage2Options, train_stage2
+from aigciqa.model.scorer import TrainOptions, train
 
 @pytest.fixture(autouse=True)
 def one_thread():
@@ -121,8 +122,9 @@ def test_stage3_starts_at_stage1_trains_resumes_and_reports_the_change(make_vqa_
         train_stage2(folder.root, Stage2Options(from_run="mint-iqa-tiny", epochs=1, max_answer_tokens=16, **LOOP))
     options = dict(from_run="mint-iqa-tiny-instruct", epochs=3, **{**LOOP, "lr": 1e-2})
     # Before any training the feedback regressors give exactly the stage-1 scores.
-    from aigciqa.model.checkpoint import load_run
-    from aigciqa.model.stage2 import build_feedback, load_explainer
+    from aigciqa.model.stages import load_run
+    from aigciqa.model.feedback import build_feedback
+    from aigciqa.model.instruction import load_explainer
     stage1, tokenizer, preset, _ = load_run(whole.root / "runs/mint-iqa-tiny")
     explainer, _, _, _, _ = load_explainer(whole.root / "runs/mint-iqa-tiny-instruct", with_llm=False)
     feedback = build_feedback(explainer, tokenizer, ["quality", "authenticity"]).eval()
@@ -145,19 +147,18 @@ def test_stage3_starts_at_stage1_trains_resumes_and_reports_the_change(make_vqa_
 def test_cli_stages_explain_and_vqa_accuracy_end_to_end(make_vqa_folder, tmp_path, capsys):
     folder = make_vqa_folder()
     train_args = ["--split", "split1", "--epochs", "1", "--lr", "1e-3", "--quiet", "--cpu"]
-    assert main(["train", str(folder.root), *train_args]) == 0
-    assert main(["train", str(folder.root), *train_args, "--stage", "2", "--from", "mint-iqa-tiny",
+    assert main(["train", "scorer", str(folder.root), *train_args]) == 0
+    assert main(["train", "instruct", str(folder.root), *train_args, "--from", "mint-iqa-tiny",
                  "--max-answer-tokens", "16"]) == 0
-    assert main(["train", str(folder.root), *train_args, "--stage", "3", "--from", "mint-iqa-tiny-instruct"]) == 0
+    assert main(["train", "feedback", str(folder.root), *train_args, "--from", "mint-iqa-tiny-instruct"]) == 0
     assert "change against stage 1" in capsys.readouterr().out
     image = str(folder.root / "images/gen/p0-1.png")
     for run in ("mint-iqa-tiny-instruct", "mint-iqa-tiny-instruct-feedback"):
         assert main(["score", image, "--prompt", "a photo", "--model", str(folder.root / "runs" / run), "--explain",
-                     "--max-new-tokens", "8", "--format", "json"]) == 0
-        out = capsys.readouterr().out
-        scores, answers = out[: out.index("]") + 1], out[out.index("]") + 1:]
-        assert set(json.loads(scores)[0]) == {"image", "quality", "authenticity"}
-        answers = json.loads(answers)
+                     "--max-new-tokens", "8", "--json", "-"]) == 0
+        printed = json.loads(capsys.readouterr().out)
+        assert set(printed["scores"][0]) == {"image", "quality", "authenticity"}
+        answers = printed["explanations"]
         assert [a["question"] for a in answers] == ["How is the quality of the image?",
                                                    "How is the authenticity of the image?"]
         assert all(isinstance(a["answer"], str) and a["answer"] for a in answers)
@@ -185,36 +186,37 @@ def _error(capsys) -> str:
 def test_stage2_input_errors_exit_2(make_folder, make_vqa_folder, tmp_path, capsys):
     bare = make_folder(tmp_path / "bare")
     args = ["--split", "split1", "--epochs", "1", "--quiet", "--cpu"]
-    assert main(["train", str(bare.root), *args]) == 0
+    assert main(["train", "scorer", str(bare.root), *args]) == 0
     capsys.readouterr()
-    assert main(["train", str(bare.root), *args, "--stage", "2"]) == 2
-    assert "needs --from RUN" in _error(capsys)
-    assert main(["train", str(bare.root), *args, "--stage", "2", "--from", "mint-iqa-tiny"]) == 2
+    with pytest.raises(SystemExit) as exit_:  # each stage has only its own options: --from is required
+        main(["train", "instruct", str(bare.root), *args])
+    assert exit_.value.code == 2 and "--from" in capsys.readouterr().err
+    assert main(["train", "instruct", str(bare.root), *args, "--from", "mint-iqa-tiny"]) == 2
     line = _error(capsys)
     assert "vqa.jsonl is missing" in line and "build-vqa" in line
-    assert main(["train", str(bare.root), *args, "--stage", "3", "--from", "mint-iqa-tiny"]) == 2
+    assert main(["train", "feedback", str(bare.root), *args, "--from", "mint-iqa-tiny"]) == 2
     assert "needs a stage-2 run, this one is stage 1" in _error(capsys)
-    assert main(["train", str(bare.root), *args, "--stage", "2", "--from", "mint-iqa-tiny", "--fix-rate", "0.5",
-                 "--loss", "ce"]) == 2  # stage-1 options would be ignored: refused instead
-    assert "--fix-rate, --loss belong to stage 1" in _error(capsys)
+    with pytest.raises(SystemExit) as exit_:  # stage-1 options are not options of stage 2
+        main(["train", "instruct", str(bare.root), *args, "--from", "mint-iqa-tiny", "--fix-rate", "0.5"])
+    assert exit_.value.code == 2 and "unrecognized arguments: --fix-rate" in capsys.readouterr().err
     (bare.root / "vqa.jsonl").write_text('{"image_id": "p0-0", "question": "q?", "answer": "a"}\n'
                                          '{"image_id": "zz", "question": "q?", "answer": "a"}\n')
-    assert main(["train", str(bare.root), *args, "--stage", "2", "--from", "mint-iqa-tiny"]) == 2
+    assert main(["train", "instruct", str(bare.root), *args, "--from", "mint-iqa-tiny"]) == 2
     line = _error(capsys)
     assert "vqa.jsonl" in line and "record 2" in line and "field 'image_id'" in line
     (bare.root / "vqa.jsonl").write_text('{"image_id": "p0-0", "question": "q?", "answer": "a"}\n')
-    assert main(["train", str(bare.root), *args, "--stage", "2", "--from", "mint-iqa-tiny", "--llm",
+    assert main(["train", "instruct", str(bare.root), *args, "--from", "mint-iqa-tiny", "--llm",
                  str(tmp_path / "nope.gguf")]) == 2
     assert "LLM file not found" in _error(capsys)
     (tmp_path / "fake.gguf").write_bytes(b"PK\x03\x04 not a model")
-    assert main(["train", str(bare.root), *args, "--stage", "2", "--from", "mint-iqa-tiny", "--llm",
+    assert main(["train", "instruct", str(bare.root), *args, "--from", "mint-iqa-tiny", "--llm",
                  str(tmp_path / "fake.gguf")]) == 2
     assert "not a GGUF model file" in _error(capsys)
     assert not (bare.root / "runs/mint-iqa-tiny-instruct").exists()
     # A stage-2 run refuses to load once the stage-1 run it was built on has changed.
     folder = make_vqa_folder("v")
-    assert main(["train", str(folder.root), *args]) == 0
-    assert main(["train", str(folder.root), *args, "--stage", "2", "--from", "mint-iqa-tiny", "--max-answer-tokens",
+    assert main(["train", "scorer", str(folder.root), *args]) == 0
+    assert main(["train", "instruct", str(folder.root), *args, "--from", "mint-iqa-tiny", "--max-answer-tokens",
                  "8"]) == 0
     capsys.readouterr()
     weights = folder.root / "runs/mint-iqa-tiny/model.safetensors"  # as if stage 1 were retrained
@@ -228,8 +230,8 @@ def test_stage2_input_errors_exit_2(make_folder, make_vqa_folder, tmp_path, caps
 
 def test_demo_step_trains_tiny_stage2(make_vqa_folder, tmp_path):
     from aigciqa.demo import DemoContext
-    from aigciqa.model.cli import demo_step as stage1_step
-    from aigciqa.model.stage2 import demo_step
+    from aigciqa.model.demo import scorer_step as stage1_step
+    from aigciqa.model.demo import instruction_step as demo_step
     context = DemoContext(out=tmp_path)
     make_vqa_folder("db")
     assert demo_step(context).startswith("skipped")

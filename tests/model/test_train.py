@@ -12,9 +12,9 @@ pytest.importorskip("accelerate")
 from safetensors.torch import load_file
 
 from aigciqa.errors import InputError
-from aigciqa.model.checkpoint import load_run
+from aigciqa.model.stages import load_run
 from aigciqa.model.evaluate import evaluate_run, score_images
-from aigciqa.model.train import TrainOptions, train
+from aigciqa.model.scorer import TrainOptions, train
 
 
 FAST = dict(preset="tiny", split="split1", lr=1e-3, progress=False, cpu=True)
@@ -105,7 +105,7 @@ def test_ddp_with_two_cpu_processes(make_folder, tmp_path):
     folder = make_folder(tmp_path / "db")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29631",
-               "-m", "aigciqa", "train", str(folder.root), "--split", "split1", "--epochs", "2", "--lr", "1e-3",
+               "-m", "aigciqa", "train", "scorer", str(folder.root), "--split", "split1", "--epochs", "2", "--lr", "1e-3",
                "--quiet", "--cpu"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
     assert done.returncode == 0, done.stderr[-2000:]

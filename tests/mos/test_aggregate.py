@@ -72,13 +72,26 @@ def test_bt500_catches_random_raters_but_not_a_biased_subject():
 
 
 def test_if_every_subject_fails_none_is_rejected():
-    # Two camps that disagree on every image symmetrically: everybody is "outside" on both sides.
-    rng = np.random.default_rng(0)
-    matrix = rng.integers(0, 6, (6, 40)).astype(float)
+    # Every subject is "outside" on both sides equally often: on each image six of eight subjects give 3,
+    # one gives 5 and one gives 1 (kurtosis 4, still "normal", so the band is mean +- 2 sd = 1..5, edges
+    # included), and who is high and who is low rotates. Everybody fails BT.500; then nobody is rejected.
+    subjects, images = 8, 40
+    matrix = np.full((subjects, images), 3.0)
+    for image in range(images):
+        matrix[image % subjects, image] = 5.0
+        matrix[(image + 1) % subjects, image] = 1.0
     screening = bt500_screening(matrix[:, None, :])
+    failed = ((screening.statistics["outside_rate"] > screening.thresholds["outside_rate_above"])
+              & (screening.statistics["balance"] < screening.thresholds["balance_below"]))
+    assert failed.all()  # the data is what the comment says: every subject fails both criteria
+    assert screening.all_rejected_kept and not screening.rejected.any()
+    # The literal rule on a unanimous panel (every score on both band edges) fails everybody too.
     forced = bt500_screening(np.repeat(matrix[:1], 6, axis=0)[:, None, :], count_unanimous=True)
     assert forced.all_rejected_kept and not forced.rejected.any()
-    assert not (screening.rejected.all() and not screening.all_rejected_kept)
+    # One subject fewer failing: the others are rejected as usual (the rule is not "reject nobody").
+    matrix[0] = 3.0
+    partial = bt500_screening(matrix[:, None, :])
+    assert not partial.all_rejected_kept and partial.rejected[1:].any() and not partial.rejected[0]
 
 
 def test_correlation_screening_rejects_a_contrarian():

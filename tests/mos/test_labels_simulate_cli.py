@@ -71,6 +71,24 @@ def test_build_mos_on_a_simulated_folder_in_place(simulated_folder, capsys):
     assert np.corrcoef(mos["quality_mos"], true["quality"])[0, 1] > 0.9
 
 
+def test_screen_first_order_and_score_outlier_rate_in_summary_and_screening_json(simulated_folder, capsys):
+    assert main(["build-mos", str(simulated_folder.root), "--no-figures", "--order", "screen-first",
+                 "--remove-score-outliers"]) == 0
+    printed = capsys.readouterr().out
+    report = simulated_folder.read_json("screening.json")
+    assert report["order"] == "screen-first" and report["screened_values"] == "raw scores"
+    per = [p["score_outliers"] for p in report["perspectives"].values()]
+    removed, of = sum(p["removed"] for p in per), sum(p["of"] for p in per)
+    assert report["score_outliers"] == {"removed": removed, "of": of, "rate": removed / of} and removed > 0
+    assert f"score outliers removed: {removed} of {of} scores ({100 * removed / of:.2f} %)" in printed
+    mos = simulated_folder.read_table("mos")
+    assert (mos["quality_mos"].between(-20, 120)).all()  # z-scores rescaled, not raw 0-5 scores
+    from aigciqa.errors import InputError
+    from aigciqa.mos.aggregate import MosOptions
+    with pytest.raises(InputError, match="screen-first"):  # "did you mean"
+        MosOptions(order="screen-frist").check()
+
+
 def test_rerun_gives_the_same_files(simulated_folder):
     assert main(["build-mos", str(simulated_folder.root)]) == 0
     first = {p: (simulated_folder.root / p).read_bytes() for p in ("mos.csv", "labels.csv", "screening.json")}

@@ -149,3 +149,31 @@ def test_sparse_repeated_export_round_trips_through_sureal(tmp_path, model, plai
 
 def test_rescale_maps_z_minus3_to_0_and_plus3_to_100():
     assert rescale_z(np.array([-3.0, 0.0, 3.0])).tolist() == [0.0, 50.0, 100.0]
+
+
+def accepted_only_dataset(path, rejected, tmp_path):
+    """The sureal dataset without the rejected subjects (what sureal's MOS models then average)."""
+    source = read_source(path, scale=(1, 5))
+    kept = source.ratings[~source.ratings["subject_id"].astype(str).isin(rejected)]
+    out = tmp_path / "accepted.json"
+    out.write_text(dumps_sureal(to_sureal_dataset(kept, "quality", scale=(1, 5))))
+    return out
+
+
+@pytest.mark.parametrize("name", DATASETS)
+def test_screen_first_order_equals_sureal_bt500_then_zscoring_mos(shared_data, tmp_path, name):
+    # The paper's order: BT.500 on the raw scores (sureal's BT500Model rejections), then z-scores of
+    # the accepted subjects only (sureal's ZscoringMosModel on the dataset without the rejected).
+    path = shared_data / "sureal" / name
+    screened, observers = run_sureal(BT500Model, path)
+    source = read_source(path, scale=(1, 5))
+    result = build_mos(source.ratings, ["quality"], source.scale, MosOptions(order="screen-first"),
+                       images=source.image_order())
+    expected = {observers[k] for k, rejected in enumerate(screened["observer_rejected"]) if rejected}
+    assert set(result.rejected_subjects("quality")) == expected and expected
+    zscored, _ = run_sureal(ZscoringMosModel, accepted_only_dataset(path, expected, tmp_path))
+    np.testing.assert_allclose(as_sureal_units(result.table["quality_mos"].to_numpy(), True),
+                               zscored["quality_scores"], atol=1e-9)
+    # The default order screens z-scores: on the outlier file it rejects differently, so the option matters.
+    default = ours(path, zscore=True)
+    assert default.table["quality_mos"].to_numpy() != pytest.approx(result.table["quality_mos"].to_numpy())

@@ -17,37 +17,100 @@ def _pairs(folder):
     return template_pairs(load_inputs(folder))
 
 
-def test_sixteen_pairs_per_fully_labelled_image_with_fields_and_kinds(small_folder):
-    pairs = _pairs(small_folder)
-    assert len(pairs) == 48
-    first = [p for p in pairs if p["image_id"] == "0"]
-    kinds = [(p["kind"], p["perspective"]) for p in first]
-    assert kinds.count(("factor", "quality")) == 3
-    assert {k for k, _ in kinds} == {"rating", "assess", "why", "factor", "alignment", "three_scores"}
-    assert len({p["id"] for p in pairs}) == len(pairs)
-    assert all(p["source"] == "template" and p["model"] is None for p in pairs)
-    rating = next(p for p in first if p["kind"] == "rating" and p["perspective"] == "quality")
-    assert rating["question"] == "How is the quality of the image?"
-    assert "60.16" in rating["answer"] and "very clear" in rating["answer"]
-    assert rating["fields"] == ["quality_mos", "clarity", "outline", "details"]
-    scores = next(p for p in first if p["kind"] == "three_scores")
-    assert "quality 60.16, authenticity 47.25, correspondence 59.99" in scores["answer"]
+FIG5 = [
+    ("How is the quality of the image?",
+     "The quality score is 47.26, the image is partially blurry, the image outline and content are vaguely "
+     "distinguishable, the image quality details are essentially sufficient."),
+    ("Please assess the image from quality perspective.", None),
+    ("Why the quality of the image is low?",
+     "The image is partially blurry, the image outline and content are vaguely distinguishable, the image "
+     "quality details are essentially sufficient."),
+    ("How is the clarity of the image?", "The image is partially blurry."),
+    ("How is the outline of the image?", "The image outline and content are vaguely distinguishable."),
+    ("How is the detail of the image?", "The image quality details are essentially sufficient."),
+    ("How is the authenticity of the image?",
+     "The authenticity score is 45.81, the image is partially distorted. The handle of green pepper is distorted."),
+    ("Please assess the image from authenticity perspective.", None),
+    ("Why the authenticity of the image is low?",
+     "The image is partially distorted. The handle of green pepper is distorted."),
+    ("Could you please point out the geometry distortion in this image?", "The handle of green pepper is distorted."),
+    ("How is the distortion of the image?", "The image is partially distorted. The handle of green pepper is distorted."),
+    ("How is the correspondence between the image and text?",
+     "The correspondence score is 49.65, the image and its prompt are partially inconsistent. The description of "
+     "the green peppers is inconsistent. The number of the green peppers in the text is three but there are four "
+     "in the image."),
+    ("Please assess the image from correspondence perspective.", None),
+    ("What is inconsistent between the image and the text?",
+     "The description of the green peppers is inconsistent. The number of the green peppers in the text is three "
+     "but there are four in the image."),
+    ("Is the generated image and the text aligned?", "The image and its prompt are partially inconsistent."),
+    ("Give me three scores to assess the image from the following three perspectives: quality, authenticity, "
+     "and correspondence.",
+     "The quality score is 47.26. The authenticity score is 45.81. The correspondence score is 49.65."),
+]
+
+
+def _peppers_folder(root, distortion_explanation="The handle of green pepper is distorted."):
+    return write_folder(
+        root,
+        prompts=pd.DataFrame({"prompt_id": ["p0"], "prompt": ["Three green peppers"]}),
+        images=pd.DataFrame({"image_id": ["0"], "path": ["images/g/0.png"], "prompt_id": ["p0"]}),
+        mos=pd.DataFrame({"image_id": ["0"], "quality_mos": [47.26], "authenticity_mos": [45.81],
+                          "correspondence_mos": [49.65]}),
+        labels=pd.DataFrame({
+            "image_id": ["0"], "clarity": [2], "outline": [2], "details": [3], "distortion": [2], "consistency": [2],
+            "distortion_explanation": [distortion_explanation],
+            "inconsistency_explanation": ["The description of the green peppers is inconsistent. The number of the "
+                                          "green peppers in the text is three but there are four in the image."]}))
+
+
+def test_fig5_three_green_peppers_sixteen_pairs_verbatim(tmp_path):
+    pairs = _pairs(_peppers_folder(tmp_path / "db"))
+    expected, previous = [], None
+    for question, answer in FIG5:
+        previous = answer if answer is not None else previous  # "(same as 1)": the rating answer
+        expected.append((question, previous))
+    assert [(p["question"], p["answer"]) for p in pairs] == expected
+    assert [p["kind"] for p in pairs] == ["rating", "assess", "why", "factor", "factor", "factor",
+                                          "rating", "assess", "why", "point_out", "factor",
+                                          "rating", "assess", "point_out", "alignment", "three_scores"]
+    assert len({p["id"] for p in pairs}) == 16
+    assert pairs[0]["fields"] == ["quality_mos", "clarity", "outline", "details"]
+    assert pairs[9]["fields"] == ["distortion_explanation"]
+
+
+def test_one_pair_per_distinct_explanation_never_a_joined_string(tmp_path):
+    # build-mos joins several annotators' texts with " | "; each becomes its own pair.
+    pairs = _pairs(_peppers_folder(tmp_path / "db", "The handle is distorted | The stem is bent. | The handle is distorted"))
+    assert not any("|" in p["answer"] for p in pairs)
+    point_out = [p for p in pairs if p["kind"] == "point_out" and p["perspective"] == "authenticity"]
+    assert [p["answer"] for p in point_out] == ["The handle is distorted.", "The stem is bent."]
+    rating = [p["answer"] for p in pairs if p["kind"] == "rating" and p["perspective"] == "authenticity"]
+    assert rating == ["The authenticity score is 45.81, the image is partially distorted. The handle is distorted.",
+                      "The authenticity score is 45.81, the image is partially distorted. The stem is bent."]
+    assert len({p["id"] for p in pairs}) == len(pairs) == 16 + 5  # rating, assess, why, point_out, factor twice
+
+
+def test_level_without_explanation_gives_the_level_sentence_alone(tmp_path):
+    pairs = {(p["kind"], p["id"].split(":")[2]): p for p in _pairs(_peppers_folder(tmp_path / "db", ""))}
+    assert pairs[("point_out", "distortion")]["answer"] == "The image is partially distorted."
+    assert pairs[("factor", "distortion")]["answer"] == "The image is partially distorted."
+    assert pairs[("rating", "authenticity")]["answer"] == "The authenticity score is 45.81, the image is partially distorted."
 
 
 def test_answers_follow_the_labels_and_explanations(small_folder):
-    pairs = {(p["image_id"], p["kind"], p["id"].rsplit(":", 1)[1]): p for p in _pairs(small_folder)}
+    pairs = {(p["image_id"], p["kind"], p["id"].split(":")[2]): p for p in _pairs(small_folder)}
+    assert len([k for k in pairs if k[0] == "0"]) == 16
     distortion = pairs[("1", "factor", "distortion")]
     assert distortion["answer"] == "The image is highly distorted. Face is distorted. Legs too."
     assert distortion["fields"] == ["distortion", "distortion_explanation"]
-    assert pairs[("1", "factor", "outline")]["answer"] == "The outline and content of the image cannot be distinguished."
-    assert pairs[("1", "why", "quality")]["question"] == "Why is the quality of the image low?"
-    assert pairs[("2", "why", "quality")]["question"] == "Why is the quality of the image high?"
-    alignment = pairs[("2", "alignment", "consistency")]
-    assert alignment["question"] == 'Is the image aligned with the text "an oil painting of a tree and a building"?'
-    assert alignment["answer"].startswith("Partly, the image and its prompt are partially inconsistent.")
-    assert "The building is missing." in alignment["answer"]
-    assert pairs[("1", "alignment", "consistency")]["answer"].startswith("No,")
-    assert pairs[("0", "alignment", "consistency")]["answer"].startswith("Yes,")
+    assert pairs[("1", "factor", "outline")]["answer"] == "The image outline and content cannot be distinguished."
+    assert pairs[("1", "why", "quality")]["question"] == "Why the quality of the image is low?"
+    assert pairs[("2", "why", "quality")]["question"] == "Why the quality of the image is high?"
+    assert pairs[("2", "point_out", "consistency")]["answer"] == "The building is missing."
+    assert pairs[("0", "alignment", "consistency")]["answer"] == "The image and its prompt are essentially consistent."
+    assert pairs[("0", "three_scores", "scores")]["answer"] == (
+        "The quality score is 60.16. The authenticity score is 47.25. The correspondence score is 59.99.")
 
 
 def test_missing_labels_drop_only_the_pairs_that_need_them(tmp_path):
@@ -55,23 +118,23 @@ def test_missing_labels_drop_only_the_pairs_that_need_them(tmp_path):
                            "distortion": [pd.NA, 1], "consistency": [3, 1],
                            "distortion_explanation": ["", ""], "inconsistency_explanation": ["", ""]})
     pairs = _pairs(write_folder(tmp_path / "db", labels=labels))
-    image0 = {(p["kind"], p["id"].rsplit(":", 1)[1]) for p in pairs if p["image_id"] == "0"}
-    assert ("factor", "distortion") not in image0
-    assert ("assess", "authenticity") not in image0 and ("why", "authenticity") not in image0
+    image0 = {(p["kind"], p["id"].split(":")[2]) for p in pairs if p["image_id"] == "0"}
+    assert ("factor", "distortion") not in image0 and ("point_out", "distortion") not in image0
+    assert ("why", "authenticity") not in image0
     assert ("rating", "authenticity") in image0  # the MOS alone still makes the rating pair
     image1 = [p for p in pairs if p["image_id"] == "1"]
-    assert ("factor", "clarity") not in {(p["kind"], p["id"].rsplit(":", 1)[1]) for p in image1}
+    assert ("factor", "clarity") not in {(p["kind"], p["id"].split(":")[2]) for p in image1}
     quality = next(p for p in image1 if p["kind"] == "rating" and p["perspective"] == "quality")
     assert "clarity" not in quality["fields"] and "blurry" not in quality["answer"]
-    # image 2 has MOS only: rating and three scores, nothing that needs a label
+    # image 2 has MOS only: rating, assess and three scores, nothing that needs a label
     image2 = {p["kind"] for p in pairs if p["image_id"] == "2"}
-    assert image2 == {"rating", "three_scores"}
+    assert image2 == {"rating", "assess", "three_scores"}
 
 
 def test_paper_format_writes_vqa_jsonl_and_card_section(small_folder):
     report = build_vqa(small_folder, BuildOptions(use_llm=False, progress=False))
     lines = (small_folder.root / "vqa.jsonl").read_text("utf-8").splitlines()
-    assert len(lines) == report.pairs == 48
+    assert len(lines) == report.pairs == 48  # 16 per image
     record = json.loads(lines[0])
     assert set(record) >= {"id", "image_id", "perspective", "kind", "question", "answer", "source", "model"}
     card = small_folder.read_card()

@@ -14,29 +14,12 @@ import textwrap
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
-
-import pandas as pd
+from typing import Any, Mapping
 
 from aigciqa.database import DatabaseFolder
 from aigciqa.errors import DataWarning, InputError
+from aigciqa.datasets.importers.base import ImportResult, Importer
 from aigciqa.registry import lookup
-
-
-@dataclass
-class ImportResult:
-    """What an importer read: tables by name (see ``aigciqa.database.tables.TABLES``) and the card."""
-    tables: dict[str, pd.DataFrame]
-    card: dict
-
-
-@dataclass(frozen=True)
-class Importer:
-    name: str
-    summary: str                       # one line for --help
-    source: str                        # what SRC is
-    read: Callable[..., ImportResult]  # read(src: Path, **options) -> ImportResult
-    options: tuple[str, ...] = ()      # keyword options read() accepts
 
 
 @dataclass
@@ -82,15 +65,15 @@ def import_database(kind: str, src: str | Path, dest: str | Path, *, overwrite: 
     folder = DatabaseFolder(dest)
     if folder.root.exists() and not folder.root.is_dir():
         raise InputError("destination exists and is not a folder", file=folder.root)
-    if folder.exists() and not overwrite:
-        raise InputError("already holds a database (dataset.json); choose an empty folder or pass "
-                         "--overwrite to replace its imported tables", file=folder.root)
+    _check_destination(folder, overwrite)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DataWarning)
         result = read_database(kind, src, **options)
     data_warnings = [w for w in caught if issubclass(w.category, DataWarning)]
-    kept = [name for name in folder.tables_present() if name not in result.tables] if folder.exists() else []
-    folder.write(result.tables, card=result.card, stage="import", command=command)
+    with folder.transaction(command) as transaction:
+        _check_destination(folder, overwrite)  # again under the lock: another import may have run
+        kept = [name for name in folder.tables_present() if name not in result.tables] if folder.exists() else []
+        transaction.write(result.tables, card=result.card, stage="import", command=command)
     for caught_warning in caught:  # hand every warning on to the caller's filters
         warnings.warn_explicit(caught_warning.message, caught_warning.category,
                                caught_warning.filename, caught_warning.lineno)
@@ -103,6 +86,12 @@ def import_database(kind: str, src: str | Path, dest: str | Path, *, overwrite: 
         summary.images_listed = len(paths)
         summary.images_on_disk = sum((folder.root / p).is_file() for p in paths)
     return summary
+
+
+def _check_destination(folder: DatabaseFolder, overwrite: bool) -> None:
+    if folder.exists() and not overwrite:
+        raise InputError("already holds a database (dataset.json); choose an empty folder or pass "
+                         "--overwrite to replace its imported tables", file=folder.root)
 
 
 def format_summary(summary: ImportSummary) -> str:

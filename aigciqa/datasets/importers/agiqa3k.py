@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from aigciqa.common.files import file_sha256
 from aigciqa.database import default_card
-from aigciqa.datasets.importers import ImportResult, Importer
+from aigciqa.datasets.importers.base import ImportResult, Importer
 from aigciqa.datasets.importers.source import (check_not_empty, check_range, check_unique, numbers, read_csv,
-                                               sha256_of, slug, source_file)
+                                               slug, source_file)
 from aigciqa.errors import InputError
 
 DATA_FILE = "data.csv"
@@ -91,7 +92,7 @@ def read(src: Path) -> ImportResult:
         generators=[slugs[name] for name in published_generators],
         source={
             "kind": "agiqa3k",
-            "files": {path.name: {"sha256": sha256_of(path)}},
+            "files": {path.name: {"sha256": file_sha256(path)}},
             "generator_names": {slugs[name]: name for name in published_generators},
             "perspectives": {"quality": "mos_quality / std_quality",
                              "correspondence": "mos_align / std_align: AGIQA-3K's 'alignment' is text-image "

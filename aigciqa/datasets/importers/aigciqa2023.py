@@ -18,10 +18,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from aigciqa.common.files import file_sha256
 from aigciqa.database import DEFAULT_QUESTIONS, default_card
-from aigciqa.datasets.importers import ImportResult, Importer
+from aigciqa.datasets.importers.base import ImportResult, Importer
 from aigciqa.datasets.importers.source import (check_range, check_unique, decode, numbers, read_csv,
-                                               require_file, sha256_of, warn_data)
+                                               require_file, warn_data)
 from aigciqa.errors import InputError
 
 PROMPTS_FILE = "AIGCIQA2023_prompts.csv"
@@ -73,7 +74,7 @@ def read(src: Path, *, labels_encoding: str = "gbk") -> ImportResult:
         generators=[slug for slug, _ in GENERATORS],
         source={
             "kind": "aigciqa2023",
-            "files": {name: {"sha256": sha256_of(path)} for name, path in paths.items()},
+            "files": {name: {"sha256": file_sha256(path)} for name, path in paths.items()},
             "generator_names": {slug: published for slug, published in GENERATORS},
             "image_number": "N = m*400 + p*4 + (k-1); m = generator block, p = prompt id, k = sample 1..4",
             "std": "the published std columns are on the raw 0-5 rating scale: stored as <perspective>_std_raw",

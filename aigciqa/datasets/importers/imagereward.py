@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from aigciqa.common.files import file_sha256
 from aigciqa.database import default_card
 from aigciqa.database.tables import check_relative_path
-from aigciqa.datasets.importers import ImportResult, Importer
-from aigciqa.datasets.importers.source import decode, sha256_of, source_file
+from aigciqa.datasets.importers.base import ImportResult, Importer
+from aigciqa.datasets.importers.source import decode, source_file
 from aigciqa.errors import InputError
 
 DATA_FILE = "test.json"
@@ -99,7 +100,7 @@ def read(src: Path) -> ImportResult:
         perspectives=[PERSPECTIVE], questions=[], scale={"min": 1, "max": max(max_rank, 2)},
         source={
             "kind": "imagereward",
-            "files": {path.name: {"sha256": sha256_of(path)}},
+            "files": {path.name: {"sha256": file_sha256(path)}},
             "scale": "ranks within a prompt, 1 = best (no opinion scores are published)",
             "images": "image_id = <record id>-<position in 'generations'>; path = images/<published path>; "
                       "images.csv column 'rank' = the published rank",

@@ -16,11 +16,12 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from aigciqa.common.files import file_sha256
 from aigciqa.database import SPLIT_VALUES, default_card
 from aigciqa.database.tables import check_relative_path
-from aigciqa.datasets.importers import ImportResult, Importer
+from aigciqa.datasets.importers.base import ImportResult, Importer
 from aigciqa.datasets.importers.source import (check_not_empty, check_range, check_unique, numbers, read_csv,
-                                               require_file, sha256_of, slug)
+                                               require_file, slug)
 from aigciqa.errors import InputError
 from aigciqa.registry import lookup
 
@@ -189,7 +190,7 @@ def read(src: Path, *, preset: str | None = None, name_column: str | None = None
         scale={"min": scale[0], "max": scale[1]},
         source={
             "kind": "meta-csv", "preset": preset or None,
-            "files": {path.name: {"sha256": sha256_of(path)}},
+            "files": {path.name: {"sha256": file_sha256(path)}},
             "columns": {"name": name_col, "mos": mos_col, "std": std_col, "reference": ref_col},
             "std_scale": layout.std_scale if std_col else None,
             "splits": {source: target for source, target in present_splits.items()},

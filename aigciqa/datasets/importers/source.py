@@ -8,7 +8,6 @@ the same way.
 
 from __future__ import annotations
 
-import hashlib
 import re
 import warnings
 from pathlib import Path
@@ -17,8 +16,9 @@ from typing import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
+from aigciqa.common.files import decode_text
 from aigciqa.database.tables import read_csv_text
-from aigciqa.errors import DataWarning, InputError
+from aigciqa.errors import DataWarning, InputError, check_regular_file
 
 
 def where(file=None, row: int | None = None, field: str | None = None, message: str = "") -> str:
@@ -32,10 +32,7 @@ def warn_data(message: str, *, file=None, row: int | None = None, field: str | N
 
 
 def require_file(path: Path, what: str = "file") -> Path:
-    if not path.exists():
-        raise InputError(f"{what} not found", file=path)
-    if not path.is_file():
-        raise InputError(f"{what} is not a regular file", file=path)
+    check_regular_file(path, missing=f"{what} not found", what=what)
     return path
 
 
@@ -43,26 +40,12 @@ def source_file(src: Path, filename: str) -> Path:
     """SRC may be the file itself or a folder holding it under its published name."""
     if src.is_dir():
         return require_file(src / filename, f"{filename} (the published file)")
-    if not src.exists():
-        raise InputError("source not found (give the published file or the folder holding it)", file=src)
-    return src
-
-
-def sha256_of(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+    return require_file(src, "source (give the published file or the folder holding it)")
 
 
 def decode(path: Path, encoding: str, *, hint: str = "") -> str:
     """The whole file as text; undecodable bytes are an InputError naming the byte and line."""
-    raw = require_file(path).read_bytes()
-    try:
-        text = raw.decode(encoding)
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise InputError(f"not valid {encoding} text (byte {error.start}, line {line}){hint}", file=path) from None
-    except LookupError:
-        raise InputError(f"unknown text encoding '{encoding}'", file=path) from None
-    return text[1:] if text.startswith("\ufeff") else text
+    return decode_text(require_file(path).read_bytes(), path, encoding, hint=hint)
 
 
 def read_csv(path: Path, columns: Sequence[str] = ()) -> pd.DataFrame:

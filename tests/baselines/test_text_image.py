@@ -1,0 +1,111 @@
+"""The transformers baselines on tiny random models of the real classes, loaded from local folders."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+pytest.importorskip("transformers")
+import torch  # noqa: E402
+
+from aigciqa.baselines.methods import get_baseline  # noqa: E402
+from aigciqa.baselines.text_image import (IMAGEREWARD_STD, HEAD_FILE, load_reward_head,  # noqa: E402
+                                          reward_head)
+from aigciqa.errors import InputError  # noqa: E402
+
+PROMPTS = ["a red bicycle", "two cats on a sofa", "an old lighthouse at dusk"]
+
+
+def scorer(name, weights):
+    return get_baseline(name).scorer(weights, "cpu")
+
+
+def test_clip_scores_are_the_models_own_cosine_similarities(tiny_clip, image_files):
+    clip = scorer("clipscore", tiny_clip)
+    inputs = clip.inputs(image_files, PROMPTS)
+    with torch.no_grad():
+        logits = clip.model(**inputs).logits_per_image.diagonal().numpy()
+    scale = float(clip.model.logit_scale.detach().exp())
+    assert np.allclose(clip.score(image_files, PROMPTS), logits / scale, atol=1e-5)
+    assert np.allclose(scorer("pickscore", tiny_clip).score(image_files, PROMPTS), logits, atol=1e-4)
+    assert np.allclose(scorer("hpsv2", tiny_clip).score(image_files, PROMPTS), logits / scale, atol=1e-5)
+    # the prompt matters: another prompt gives another score
+    assert not np.allclose(clip.score(image_files, PROMPTS), clip.score(image_files, PROMPTS[::-1]))
+
+
+def test_blipscore_is_blips_retrieval_cosine(tiny_blip, image_files):
+    blip = scorer("blipscore", tiny_blip)
+    inputs = blip.inputs(image_files, PROMPTS)
+    with torch.no_grad():
+        similarity = blip.model(**inputs, use_itm_head=False).itm_score.diagonal().numpy()
+    assert np.allclose(blip.score(image_files, PROMPTS), similarity, atol=1e-5)
+
+
+def _with_head(source, tmp_path, input_size, name, prefix=""):
+    folder = tmp_path / name
+    shutil.copytree(source, folder)
+    torch.manual_seed(1)
+    state = reward_head(input_size).state_dict()
+    torch.save({f"{prefix}{k}": v for k, v in state.items()} | {"blip.other": torch.zeros(2)}, folder / "model.pt")
+    return folder, state
+
+
+def test_imagereward_loads_its_published_head_file_and_normalises(tiny_blip, image_files, tmp_path):
+    folder, state = _with_head(tiny_blip, tmp_path, 32, "imagereward", prefix="mlp.")  # as in ImageReward.pt
+    reward = scorer("imagereward", folder)
+    scores = reward.score(image_files, PROMPTS)
+    assert scores.shape == (3,) and np.isfinite(scores).all()
+    from safetensors.torch import save_file
+    shifted = {k: v.clone() for k, v in state.items()}
+    shifted["layers.7.bias"] += 1.0
+    (folder / "model.pt").unlink()
+    save_file(shifted, folder / HEAD_FILE)
+    assert np.allclose(scorer("imagereward", folder).score(image_files, PROMPTS), scores + 1.0 / IMAGEREWARD_STD,
+                       atol=1e-5)
+
+
+def test_aesthetic_scores_the_image_alone(tiny_clip, image_files, tmp_path):
+    folder, _ = _with_head(tiny_clip, tmp_path, 16, "aesthetic")  # the LAION .pth layout: layers.*
+    aesthetic = scorer("aesthetic", folder)
+    scores = aesthetic.score(image_files, None)
+    assert np.allclose(scores, aesthetic.score(image_files, PROMPTS))
+    assert len(set(np.round(scores, 6))) == 3
+
+
+class NotATensor:
+    pass
+
+
+def test_head_files_are_loaded_with_weights_only(tiny_clip, tmp_path):
+    folder = tmp_path / "unsafe"
+    folder.mkdir()
+    torch.save({"layers.0.weight": NotATensor()}, folder / "head.pt")
+    with pytest.raises(InputError, match="weights_only=True"):
+        load_reward_head(folder, 16)
+    (folder / "head.pt").unlink()
+    torch.save(reward_head(8).state_dict(), folder / "head.pt")
+    with pytest.raises(InputError, match="16-wide"):
+        load_reward_head(folder, 16)
+
+
+def test_missing_or_wrong_weights_are_named(tiny_clip, tmp_path, image_files):
+    with pytest.raises(InputError, match="--weights clipscore=DIR"):
+        scorer("clipscore", None)
+    with pytest.raises(InputError, match="config.json is missing"):
+        scorer("clipscore", tmp_path)
+    with pytest.raises(InputError, match="Hub ids are not resolved"):
+        scorer("clipscore", "openai/clip-vit-large-patch14")
+    with pytest.raises(InputError, match="exactly one"):
+        scorer("aesthetic", tiny_clip)  # a CLIP folder without the MLP head
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not a png")
+    with pytest.raises(InputError, match="broken.png: cannot read image"):
+        scorer("clipscore", tiny_clip).score([image_files[0], broken], PROMPTS[:2])
+
+
+def test_blip_methods_read_at_most_35_prompt_tokens(tiny_blip, image_files):
+    blip = scorer("blipscore", tiny_blip)
+    long_prompts = ["a " * 60 + "cat"] * 3
+    assert blip.inputs(image_files, long_prompts)["input_ids"].shape[1] == 35
+    assert np.allclose(blip.score(image_files, long_prompts),
+                       blip.score(image_files, ["a " * 60 + "dog"] * 3))  # the end is cut off

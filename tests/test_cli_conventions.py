@@ -1,0 +1,150 @@
+"""The command-line convention of docs/cli.md, checked on the real parsers, and the old spellings that
+still work for one release (each printing one deprecation line that names the new spelling)."""
+
+import argparse
+import ast
+import importlib
+import json
+
+import pandas as pd
+import pytest
+
+from aigciqa.cli import COMMANDS, build_parser, command_word, main
+from aigciqa.database import DatabaseFolder, default_card
+
+# Commands that do not start with a database folder, and their positionals instead.
+NO_DB_FIRST = {("import",): ["KIND", "SRC", "DB"], ("prompts", "select"): ["PARTI_TSV"], ("prompts", "show"): [None],
+               ("score",): ["IMAGE"], ("demo",): [],
+               # weights work on the Hugging Face cache and model folders; verify also takes a DB
+               ("weights", "list"): [], ("weights", "download"): ["NAME|SPEC"], ("weights", "verify"): ["FOLDER|DB|SPEC"]}
+
+
+def leaf_parsers():
+    """(command words, parser) of every command and sub-action."""
+    def walk(words, parser):
+        sub = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if not sub:
+            yield words, parser
+            return
+        for name, child in sub[0].choices.items():
+            yield from walk(words + [name], child)
+    yield from walk([], build_parser())
+
+
+LEAVES = list(leaf_parsers())
+
+
+def positionals(parser):
+    return [a for a in parser._actions if not a.option_strings and a.help != argparse.SUPPRESS
+            and not isinstance(a, argparse._SubParsersAction)]
+
+
+@pytest.mark.parametrize("words,parser", LEAVES, ids=[" ".join(w) for w, _ in LEAVES])
+def test_the_database_folder_is_the_first_positional_and_is_called_db(words, parser):
+    metavars = [a.metavar for a in positionals(parser)]
+    if tuple(words) in NO_DB_FIRST:
+        assert metavars == NO_DB_FIRST[tuple(words)]
+    else:
+        assert metavars[0] == "DB", words
+
+
+@pytest.mark.parametrize("words,parser", LEAVES, ids=[" ".join(w) for w, _ in LEAVES])
+def test_outputs_are_o_out_and_json_takes_a_file(words, parser):
+    visible = [a for a in parser._actions if a.help != argparse.SUPPRESS]
+    for action in visible:
+        assert "--output" not in action.option_strings, words
+        if action.dest == "out":
+            assert action.option_strings == ["-o", "--out"], words
+        if "--json" in action.option_strings:
+            assert action.metavar == "FILE" and action.nargs != 0, words
+        if "--format" in action.option_strings:  # one meaning: build-vqa's output layout
+            assert words == ["build-vqa"]
+
+
+def test_every_command_is_in_the_table_and_the_table_imports_no_stage():
+    assert sorted({words[0] for words, _ in LEAVES}) == sorted(COMMANDS)
+    parser = build_parser([])  # --help's parser: names and summaries only
+    choices = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)][0].choices
+    assert list(choices) == list(COMMANDS)
+
+
+def parsed(argv):
+    """What ``main`` parses ``argv`` into (old spellings rewritten first)."""
+    module = importlib.import_module(COMMANDS[command_word(argv)].module)
+    argv = getattr(module, "upgrade_argv", lambda a: a)(argv)
+    return build_parser([argv[0]]).parse_args(argv)
+
+
+@pytest.mark.parametrize("old,check,new", [
+    (["import", "meta-csv", "a.csv", "db", "--preset", "koniq10k"], lambda a: a.layout == "koniq10k", "--layout"),
+    (["import", "meta-csv", "a.csv", "db", "--split", "fold=official"],
+     lambda a: a.split_column == ["fold=official"], "--split-column"),
+    (["build-vqa", "db", "--output", "x.json"], lambda a: str(a.out) == "x.json", "-o/--out"),
+    (["annotate", "db", "--subject", "s1"], lambda a: a.action == "open" and a.db == "db", "annotate open DB"),
+    (["train", "db", "--split", "s"], lambda a: a.stage == "scorer" and a.db == "db", "train scorer DB"),
+    (["train", "db", "--split", "s", "--stage", "2", "--from", "r", "--lora-rank", "4"],
+     lambda a: a.stage == "instruct" and a.llm_lora_rank == 4 and a.from_run == "r", "train instruct DB"),
+    (["train", "db", "--split", "s", "--stage", "3", "--from", "r"], lambda a: a.stage == "feedback", "train feedback"),
+])
+def test_old_spellings_parse_as_the_new_ones_with_a_deprecation_line(old, check, new, capsys):
+    args = parsed(old)
+    assert check(args)
+    err = capsys.readouterr().err
+    assert "deprecated" in err and new in err, err
+
+
+def test_new_spellings_print_no_deprecation(capsys):
+    for argv in (["import", "meta-csv", "a.csv", "db", "--layout", "koniq10k", "--split-column", "fold"],
+                 ["build-vqa", "db", "-o", "x.json"], ["annotate", "open", "db"], ["train", "scorer", "db", "--split", "s"],
+                 ["train", "instruct", "db", "--split", "s", "--from", "r", "--llm-lora-rank", "4"]):
+        parsed(argv)
+    assert capsys.readouterr().err == ""
+
+
+@pytest.fixture
+def small_db(tmp_path):
+    folder = DatabaseFolder(tmp_path / "db")
+    folder.write({"prompts": pd.DataFrame({"prompt_id": ["p1"], "prompt": ["a cat"]}),
+                  "images": pd.DataFrame({"image_id": ["i1"], "path": ["images/i1.png"], "prompt_id": ["p1"]})},
+                 card=default_card("small"), stage="test")
+    return folder
+
+
+def test_info_json_file_and_the_old_bare_flag(small_db, tmp_path, capsys):
+    out = tmp_path / "info.json"
+    assert main(["info", str(small_db.root), "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["name"] == "small" and "small" in capsys.readouterr().out
+    assert main(["info", str(small_db.root), "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "small"
+    assert main(["info", str(small_db.root), "--json"]) == 0  # the old flag: still prints the JSON
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["name"] == "small"
+    assert "deprecated" in captured.err and "--json -" in captured.err
+
+
+def test_sureal_export_old_positional_output(tmp_path, capsys):
+    ratings = tmp_path / "ratings.csv"
+    ratings.write_text("subject_id,image_id,perspective,score\n" + "".join(
+        f"s{s},i{i},quality,{(s + i) % 5}\n" for s in range(3) for i in range(4)))
+    assert main(["sureal-export", str(ratings), "-o", str(tmp_path / "new.json")]) == 0
+    assert main(["sureal-export", str(ratings), str(tmp_path / "old.json")]) == 0
+    assert (tmp_path / "old.json").read_text() == (tmp_path / "new.json").read_text()
+    assert "sureal-export DB -o OUT" in capsys.readouterr().err
+    assert main(["sureal-export", str(ratings)]) == 2  # no output named: one clear error
+    assert "-o FILE is needed" in capsys.readouterr().err
+
+
+def test_help_and_one_command_import_only_what_they_need():
+    """`aigciqa --help` imports no stage and no heavy library; `build-mos` imports no other stage."""
+    import subprocess
+    import sys
+    code = ("import sys; from aigciqa.cli import build_parser; build_parser({}); "
+            "print(sorted({{m.split('.')[1] for m in sys.modules if m.startswith('aigciqa.')}})); "
+            "print(sorted(m for m in ('pandas', 'numpy', 'scipy', 'torch', 'jsonschema') if m in sys.modules))")
+    for commands, stages, libraries in (([], "['cli', 'errors']", "[]"), (["build-mos"], None, None)):
+        out = subprocess.run([sys.executable, "-c", code.format(commands)], capture_output=True, text=True,
+                             check=True).stdout.splitlines()
+        if stages is not None:
+            assert out == [stages, libraries]
+        else:
+            assert not {"model", "generate", "annotate", "qa_builder", "datasets"} & set(ast.literal_eval(out[0]))
