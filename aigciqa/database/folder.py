@@ -36,6 +36,7 @@ from aigciqa.errors import InputError, check_regular_file, read_json
 IMAGES_DIR = "images"
 FIGURES_DIR = "figures"
 RUNS_DIR = "runs"
+CACHE_DIR = "cache"  # derived data a stage can rebuild (the model's boundary cache); safe to delete
 ANNOTATIONS_FILE = "annotations.sqlite"
 SCREENING_FILE = "screening.json"
 VQA_FILE = "vqa.jsonl"

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import shlex
+import shutil
 from dataclasses import dataclass, field
 
 from aigciqa.common.files import file_sha256
 from aigciqa.database.card import card_value
-from aigciqa.database.folder import ANNOTATIONS_FILE, SCREENING_FILE, VQA_FILE, DatabaseFolder
+from aigciqa.database.folder import ANNOTATIONS_FILE, CACHE_DIR, SCREENING_FILE, VQA_FILE, DatabaseFolder
 from aigciqa.database.journal import FolderLock, holder_of, recover
 from aigciqa.database.tables import TABLES
 from aigciqa.errors import InputError
@@ -31,6 +33,7 @@ class FolderReport:
     images_verified: int | None = None  # images whose sha256 was checked (--verify)
     cleaned: list[str] = field(default_factory=list)  # leftovers of killed commands, dealt with
     active_writer: str | None = None  # a command writing the folder now (its leftovers are kept)
+    caches: list[dict] = field(default_factory=list)  # derived data under cache/ (see cache_report)
 
 
 def clean_leftovers(folder: DatabaseFolder) -> tuple[list[str], str | None]:
@@ -79,8 +82,35 @@ def inspect_folder(folder: DatabaseFolder, *, verify: bool = False) -> FolderRep
     runs = folder.root / "runs"
     if runs.is_dir():
         report.runs = sorted(p.name for p in runs.iterdir() if (p / "config.json").is_file())
+    report.caches = cache_report(folder)
     report.next_steps = _next_steps(report, tables)
     return report
+
+
+def cache_report(folder: DatabaseFolder) -> list[dict]:
+    """Size of each cache under ``cache/<kind>/<key>/`` whose manifest.json counts its ``images``."""
+    entries = []
+    for manifest in sorted((folder.root / CACHE_DIR).glob("*/*/manifest.json")):
+        try:
+            described = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            described = {}
+        size = sum(p.stat().st_size for p in manifest.parent.iterdir() if p.is_file())
+        images = int(described.get("images", 0))
+        entries.append({"path": manifest.parent.relative_to(folder.root).as_posix(), "images": images,
+                        "bytes": size, "bytes_per_image": size // images if images else None,
+                        "description": described.get("description", "")})
+    return entries
+
+
+def remove_caches(folder: DatabaseFolder) -> int:
+    """Delete the folder's cache/ directory (derived data, rebuilt when needed); returns the bytes freed.
+    Holds the writer lock, so a command filling the cache is not cut short (its name is the error)."""
+    root = folder.root / CACHE_DIR
+    with folder.lock("info --remove-cache"):
+        freed = sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
+        shutil.rmtree(root, ignore_errors=True)
+    return freed
 
 
 def verify_images(folder: DatabaseFolder, images, present: list[bool]) -> int:
@@ -150,6 +180,13 @@ def format_report(report: FolderReport) -> str:
         lines.append(f"  split columns: {', '.join(report.split_columns)}")
     if report.runs:
         lines.append(f"  trained models (runs/): {', '.join(report.runs)}")
+    if report.caches:
+        total = sum(c["bytes"] for c in report.caches)
+        lines.append(f"  cache/: {total / 1e6:.1f} MB (remove: aigciqa info {shlex.quote(report.root)} --remove-cache)")
+        for cache in report.caches:
+            per_image = f", {cache['bytes_per_image'] / 1e3:.1f} kB per image" if cache["images"] else ""
+            lines.append(f"    {cache['path']}: {cache['images']} images, {cache['bytes'] / 1e6:.1f} MB{per_image}"
+                         + (f"  ({cache['description']})" if cache["description"] else ""))
     for stage, entry in report.provenance.items():
         lines.append(f"  {stage}: {entry['command']}  ({entry['time']}, aigciqa {entry['tool_version']})")
     lines += [f"  cleaned: {entry}" for entry in report.cleaned]

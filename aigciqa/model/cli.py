@@ -296,7 +296,9 @@ def register(subparsers) -> None:
         splits.csv with the column given by --split (train/val/test), prompts.csv (the text; its style,
         content and atmosphere columns are appended unless --no-segments).
         Output: DB/runs/NAME/ (default mint-iqa-PRESET): config.json, model.safetensors (best by
-        validation SRCC), last/ (exact resume state), metrics.json (per-epoch history, test metrics).""",
+        validation SRCC), last/ (exact resume state), metrics.json (per-epoch history, test metrics);
+        DB/cache/boundary/ (the frozen image-encoder blocks' activations per image, reused by later
+        epochs, runs, evaluate and score; removed by 'aigciqa info DB --remove-cache').""",
         example="aigciqa train scorer db/ --preset small --split split1 --epochs 10")
     add_db_argument(scorer)
     scorer.add_argument("--preset", default="tiny", metavar="NAME",
@@ -318,7 +320,9 @@ def register(subparsers) -> None:
     scorer.add_argument("--weights", metavar="DIR|ORG/NAME[@REV]",
                         help="the paper preset's InstructBLIP checkpoint: a local folder or a Hub repo id (default "
                              f"{DEFAULTS['instructblip'].spec}; HF_HUB_OFFLINE=1: the cache only; see docs/weights.md)")
-    scorer.add_argument("--no-cache", action="store_true", help="do not cache a fully frozen encoder's outputs")
+    scorer.add_argument("--no-cache", action="store_true",
+                        help="do not use the boundary cache (DB/cache/boundary/: the frozen image-encoder blocks' "
+                             "activations, computed once per image; on by default when exact)")
     _loop(scorer)
     scorer.set_defaults(func=run_train_scorer)
 

@@ -13,7 +13,8 @@ from aigciqa.database.tables import read_csv_text
 from aigciqa.errors import InputError
 from aigciqa.model import runs
 from aigciqa.model.data import SEGMENT_COLUMNS, check_targets, compose_text, image_prompts, load_model_data
-from aigciqa.model.inference import check_image_files, image_files_data, pick_device, predict_rows, rows_metrics
+from aigciqa.model.inference import (PixelCache, check_image_files, image_files_data, pick_device, predict_rows,
+                                     rows_metrics)
 from aigciqa.model.metrics import preference_accuracy
 from aigciqa.model.stages import load_run
 
@@ -41,7 +42,7 @@ def predict_folder(run: str | Path, root: str | Path, *, split: str | None = Non
     rows = data.part(part) if split else np.arange(len(data.image_ids))
     model, tokenizer, preset, _ = load_run(run, device=pick_device(cpu))
     return data, rows, predict_rows(model, tokenizer, preset, data, rows, batch_size, pick_device(cpu),
-                                    show_progress=progress)
+                                    show_progress=progress, features=_cached(model, preset, data, data.root, cpu))
 
 
 def prediction_metrics(data, rows, predicted: np.ndarray, what: str) -> dict:
@@ -226,8 +227,11 @@ def score_inputs(run: str | Path, inputs: ScoreInputs, *, batch_size: int = 8, c
     texts = scoring_texts(run, runs.read_config(Path(run)), inputs)  # before the model loads: exit 2 early
     model, tokenizer, preset, config = load_run(run, device=pick_device(cpu))
     data = image_files_data(inputs.paths, texts, config)
+    # Images of the run's own database folder (found by content) come from its boundary cache.
+    database = Path(run).resolve().parent.parent
     predicted = predict_rows(model, tokenizer, preset, data, np.arange(len(inputs.paths)), batch_size,
-                             pick_device(cpu), show_progress=progress)
+                             pick_device(cpu), show_progress=progress,
+                             features=_cached(model, preset, data, database, cpu))
     return config["perspectives"], predicted, texts
 
 
@@ -237,3 +241,9 @@ def score_images(run: str | Path, images: list[str | Path], prompt: str, *, segm
     perspectives, predicted, _ = score_inputs(run, image_file_inputs(images, prompt, segments),
                                               batch_size=batch_size, cpu=cpu, progress=progress)
     return perspectives, predicted
+
+
+def _cached(model, preset, data, root: Path, cpu: bool):
+    """Read-only use of a folder's boundary cache (images it lacks are computed, not stored)."""
+    from aigciqa.model.boundary_cache import frozen_inputs
+    return frozen_inputs(model, PixelCache(data, preset), pick_device(cpu), root=root, preset=preset)

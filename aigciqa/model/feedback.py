@@ -16,6 +16,7 @@ import numpy as np
 from aigciqa.common.questions import rating_question
 from aigciqa.errors import InputError
 from aigciqa.model import instruction, runs, scorer
+from aigciqa.model.boundary_cache import frozen_inputs
 from aigciqa.model.data import check_targets, load_model_data
 from aigciqa.model.inference import PixelCache, encode_text, predict_rows, rows_metrics, selection_srcc
 from aigciqa.model.loop import LoopOptions, Task, TrainResult, check_loop_options, fit, run_options, write_test_metrics
@@ -67,7 +68,9 @@ def train_stage3(root, options: Stage3Options) -> TrainResult:
         model = build_feedback(explainer, tokenizer, data.perspectives).to(device)  # starts at stage 1
         # Everything before the regressors is frozen: its outputs are computed once per image.
         rows = [int(r) for r in np.concatenate([train_rows, val_rows])]
-        cached = _feedback_features(model, data, rows, tokenizer, preset, options.batch_size, device)
+        images = frozen_inputs(model, PixelCache(data, preset), device, root=data.root, preset=preset, rows=rows,
+                               batch_size=options.batch_size, fill=True)
+        cached = _feedback_features(model, data, rows, tokenizer, preset, images, options.batch_size, device)
 
         def loss_of(prepared, batch):
             target = torch.tensor(data.targets[batch], dtype=torch.float32, device=device)
@@ -102,19 +105,17 @@ def train_stage3(root, options: Stage3Options) -> TrainResult:
     return result
 
 
-def _feedback_features(model, data, rows, tokenizer, preset, batch_size, device) -> dict:
+def _feedback_features(model, data, rows, tokenizer, preset, images, batch_size, device) -> dict:
+    """The frozen features the regressors read, per row (``images``: the rows' image-encoder outputs)."""
     import torch
-    pixels = PixelCache(data, preset)
     cached = {}
     for start in range(0, len(rows), batch_size):
         chunk = rows[start:start + batch_size]
         ids, mask = encode_text(tokenizer, [data.texts[r] for r in chunk], device, preset.max_text_tokens)
         with torch.no_grad():
-            features = model.features(ids, mask, model.encode_image(pixels.get(chunk).to(device)))
+            features = model.features(ids, mask, images.image_embeds(chunk))
         cached.update(zip(chunk, features))
     return cached
-
-
 
 
 def load(run: Path, config: dict, device: str = "cpu"):

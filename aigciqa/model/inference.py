@@ -1,5 +1,5 @@
 """Running a model on rows of a database folder or on loose image files: device choice, text encoding,
-pixel and feature caches, prediction on the MOS scale and its metrics. Training (:mod:`.loop`) and every
+the pixel cache, prediction on the MOS scale and its metrics. Training (:mod:`.loop`) and every
 stage use these; nothing here trains."""
 
 from __future__ import annotations
@@ -42,6 +42,16 @@ class PixelCache:
             arrays.append(self.cache[row])
         return torch.from_numpy(np.stack(arrays))
 
+    def forget(self, rows) -> None:
+        """Drop decoded images that will not be read again (the boundary cache holds their activations)."""
+        for row in rows:
+            self.cache.pop(row, None)
+
+
+def used_rows(data: ModelData) -> np.ndarray:
+    """Rows of the images a run uses (every part of its split): the boundary cache is filled for these."""
+    return np.arange(len(data.image_ids)) if data.parts is None else np.flatnonzero(data.parts != "")
+
 
 class RowPixels:
     """Pixels of ModelData rows addressed by position in a row list."""
@@ -53,28 +63,16 @@ class RowPixels:
         return self.pixels.get([self.rows[p] for p in positions])
 
 
-class FeatureCache:
-    """Outputs of a fully frozen image encoder, computed once per image so later epochs skip it."""
-
-    def __init__(self, model, pixels: PixelCache, device):
-        self.model, self.pixels, self.device, self.cache = model, pixels, device, {}
-
-    def get(self, rows):
-        import torch
-        todo = [r for r in dict.fromkeys(rows) if r not in self.cache]
-        if todo:
-            with torch.no_grad():
-                embeds = self.model.encode_image(self.pixels.get(todo).to(self.device))
-            for r, e in zip(todo, embeds):
-                self.cache[r] = e
-        return torch.stack([self.cache[r] for r in rows])
-
-
 def score_forward(model, rows, data, tokenizer, pixels, features, device, max_tokens):
-    """The scorer's raw outputs for rows (from cached encoder features when given)."""
+    """The scorer's raw outputs for rows (from the boundary cache, :mod:`.boundary_cache`, when given)."""
+    import torch
     input_ids, mask = encode_text(tokenizer, [data.texts[r] for r in rows], device, max_tokens)
     if features is not None:
-        return model(input_ids, mask, image_embeds=features.get(rows))
+        # Training a stage-1 scorer runs its trainable encoder steps on the cached boundary activations;
+        # predicting (no gradients) takes the encoder's output.
+        if torch.is_grad_enabled():
+            return model(input_ids, mask, **features.inputs(rows))
+        return model(input_ids, mask, image_embeds=features.image_embeds(rows))
     return model(input_ids, mask, pixel_values=pixels.get(rows).to(device))
 
 

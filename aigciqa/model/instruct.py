@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from aigciqa.model.network import MintIQA, qformer_queries
+from aigciqa.model.network import MintIQA, frozen_step_count, qformer_queries
 
 
 class InstructIQA(nn.Module):
@@ -30,6 +30,8 @@ class InstructIQA(nn.Module):
     def __init__(self, scorer: MintIQA, qformer: nn.Module, *, llm_hidden: int, zero_connection: bool = True):
         super().__init__()
         self.scorer = scorer
+        # The stage-1 fix-rate boundary (before freezing hides it): stages 2 and 3 share its boundary cache.
+        self.boundary_steps = frozen_step_count(scorer.vision)
         for parameter in scorer.parameters():
             parameter.requires_grad_(False)
         hidden = qformer.config.hidden_size

@@ -18,8 +18,9 @@ from aigciqa.common.files import file_sha256, read_jsonl_lines
 from aigciqa.database.folder import VQA_FILE, DatabaseFolder
 from aigciqa.errors import InputError
 from aigciqa.model import runs, scorer
+from aigciqa.model.boundary_cache import frozen_inputs
 from aigciqa.model.data import ModelData, load_model_data
-from aigciqa.model.inference import FeatureCache, PixelCache, encode_text
+from aigciqa.model.inference import PixelCache, encode_text, used_rows
 from aigciqa.model.llm import add_lora, llm_dtype, load_llm, resolve_llm, resolve_spec
 from aigciqa.model.loop import LoopOptions, Task, TrainResult, check_loop_options, fit, run_options
 from aigciqa.model.presets import get_preset
@@ -110,7 +111,9 @@ def train_stage2(root, options: Stage2Options) -> TrainResult:
         model, tokenizer, preset = build_explainer(config, scorer.load_run(scorer_dir)[:3], llm,
                                                    pretrained=not options.resume, seed=options.seed)
         model.to(device)
-        features = FeatureCache(model, PixelCache(data, preset), device)  # the image encoder is frozen here
+        # The image encoder is frozen here: its output is computed once per image, on the stage-1 boundary cache.
+        features = frozen_inputs(model, PixelCache(data, preset), device, root=data.root, preset=preset,
+                                 rows=used_rows(data), batch_size=options.batch_size, fill=True)
         encoded = encode_records(records, llm, options)
 
         def loss_of(prepared, batch: list[int]):
@@ -150,7 +153,7 @@ def encode_records(records: list[VqaRecord], llm, options) -> list[tuple[list[in
 def _stage2_inputs(batch, records, encoded, data, tokenizer, preset, features, llm, device):
     rows = [records[i].row for i in batch]
     return step_inputs(tokenizer, preset, llm, [data.texts[r] for r in rows], [records[i].question for i in batch],
-                       [encoded[i] for i in batch], features.get(rows), device)
+                       [encoded[i] for i in batch], features.image_embeds(rows), device)
 
 
 def step_inputs(tokenizer, preset, llm, texts, questions, encoded, image_embeds, device) -> tuple:

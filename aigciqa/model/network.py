@@ -33,13 +33,19 @@ class MintIQA(nn.Module):
             nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, bins))
             for _ in self.perspectives)
 
-    def encode_image(self, pixel_values: torch.Tensor) -> torch.Tensor:
+    def encode_image(self, pixel_values: torch.Tensor | None = None, *,
+                     boundary: tuple[int, torch.Tensor] | None = None) -> torch.Tensor:
+        """Image tokens from pixels, or from ``boundary`` = (steps, activations after those steps of
+        :func:`vision_steps`) as the boundary cache gives them: then only the steps above run."""
+        if boundary is not None:
+            return run_vision_steps(self.vision, boundary[1], boundary[0])
         return self.vision(pixel_values=pixel_values).last_hidden_state
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                pixel_values: torch.Tensor | None = None, image_embeds: torch.Tensor | None = None) -> torch.Tensor:
+                pixel_values: torch.Tensor | None = None, image_embeds: torch.Tensor | None = None,
+                boundary: tuple[int, torch.Tensor] | None = None) -> torch.Tensor:
         if image_embeds is None:
-            image_embeds = self.encode_image(pixel_values)
+            image_embeds = self.encode_image(pixel_values, boundary=boundary)
         pooled = self.query_outputs(input_ids, attention_mask, image_embeds).mean(dim=1)
         return self.regress(pooled)
 
@@ -76,6 +82,44 @@ def vision_layers(vision: nn.Module) -> nn.ModuleList:
     """The transformer blocks of an image encoder (Dinov2: encoder.layer; BLIP-2 ViT: encoder.layers)."""
     encoder = vision.encoder
     return encoder.layer if hasattr(encoder, "layer") else encoder.layers
+
+
+def vision_steps(vision: nn.Module) -> list[nn.Module]:
+    """The image encoder as the sequence it runs: patch embedding, each block, final norm (Dinov2:
+    layernorm; BLIP-2/InstructBLIP ViT: post_layernorm). ``vision(pixels).last_hidden_state`` equals
+    :func:`run_vision_steps` over all of them."""
+    norm = vision.layernorm if hasattr(vision, "layernorm") else vision.post_layernorm
+    return [vision.embeddings, *vision_layers(vision), norm]
+
+
+def run_vision_steps(vision: nn.Module, states: torch.Tensor, start: int, stop: int | None = None) -> torch.Tensor:
+    """Run steps ``start:stop`` of :func:`vision_steps` on ``states`` (pixels when ``start`` is 0)."""
+    steps = vision_steps(vision)
+    stop = len(steps) if stop is None else stop
+    for index in range(start, stop):
+        step = steps[index]
+        if 0 < index < len(steps) - 1 and "attention_mask" in _parameters(step):
+            states = step(states, attention_mask=None)  # BLIP's blocks take a mask (None: every token)
+        else:
+            states = step(states)
+        states = states[0] if isinstance(states, tuple) else states  # blocks of older transformers return tuples
+    return states
+
+
+def _parameters(module: nn.Module) -> tuple[str, ...]:
+    import inspect
+    return tuple(inspect.signature(module.forward).parameters)
+
+
+def frozen_step_count(vision: nn.Module) -> int:
+    """How many leading steps of :func:`vision_steps` have no trainable parameter (LoRA adapters count as
+    trainable): the boundary below which activations are the same in every epoch."""
+    count = 0
+    for step in vision_steps(vision):
+        if any(p.requires_grad for p in step.parameters()):
+            break
+        count += 1
+    return count
 
 
 def frozen_layer_count(fix_rate: float, n_layers: int) -> int:

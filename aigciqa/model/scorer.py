@@ -19,8 +19,8 @@ import numpy as np
 from aigciqa.errors import InputError
 from aigciqa.model import runs
 from aigciqa.model.data import ModelData, check_targets, load_model_data, ranking_pairs
-from aigciqa.model.inference import (FeatureCache, PixelCache, predict_rows, rows_metrics, score_forward,
-                                     selection_srcc)
+from aigciqa.model.inference import (PixelCache, predict_rows, rows_metrics, score_forward, selection_srcc,
+                                     used_rows)
 from aigciqa.model.lora import ENCODER_PROJECTIONS, inject_lora
 from aigciqa.model.loop import LoopOptions, Task, TrainResult, check_loop_options, fit, run_options, write_test_metrics
 from aigciqa.model.metrics import preference_accuracy
@@ -87,10 +87,10 @@ def train(root, options: TrainOptions) -> TrainResult:
     def make_task(device) -> Task:
         model, tokenizer, preset, _frozen = build_model(config, pretrained=not options.resume, seed=options.seed)
         pixels = PixelCache(data, preset)
-        features = None
-        from aigciqa.model.network import encoder_fully_frozen  # torch: imported when training starts
-        if options.cache_features and encoder_fully_frozen(model):
-            features = FeatureCache(model, pixels, device)
+        from aigciqa.model.boundary_cache import training_inputs  # torch: imported when training starts
+        features = training_inputs(model, pixels, device, root=data.root, preset=preset, rows=used_rows(data),
+                                   batch_size=options.batch_size, precision=options.mixed_precision,
+                                   enabled=options.cache_features)
         val_rows = data.part("val")
 
         def batch_loss(prepared, batch):
@@ -117,10 +117,20 @@ def train(root, options: TrainOptions) -> TrainResult:
     if finished and len(test_rows) and data.targets is not None and result.main_process:
         best_model, tokenizer, preset, _ = load(run_dir, config, device)
         check_targets(data, test_rows, "test")
-        predicted = predict_rows(best_model, tokenizer, preset, data, test_rows, options.batch_size, device)
+        predicted = predict_rows(best_model, tokenizer, preset, data, test_rows, options.batch_size, device,
+                                 features=cached_inputs(best_model, preset, data, test_rows, options, device))
         result.test = rows_metrics(data, test_rows, predicted)
         write_test_metrics(root, run_rel, result)
     return result
+
+
+def cached_inputs(model, preset, data: ModelData, rows, options: TrainOptions, device):
+    """The boundary cache for predicting rows with a frozen model (None with --no-cache)."""
+    if not options.cache_features:
+        return None
+    from aigciqa.model.boundary_cache import frozen_inputs
+    return frozen_inputs(model, PixelCache(data, preset), device, root=data.root, preset=preset, rows=rows,
+                         batch_size=options.batch_size, fill=False)
 
 
 def _val_preference_accuracy(data: ModelData, rows, predicted) -> float:
