@@ -180,15 +180,16 @@ def whole_number(minimum: int):
     return parse
 
 
-def positive_number(text: str) -> float:
-    """An argparse type: a finite number above 0 (``--lr nan``, ``--lr -1`` refused at parse time)."""
+def non_negative_number(text: str) -> float:
+    """An argparse type: a finite number of at least 0 (``--lr nan``, ``--lr -1`` refused at parse time;
+    ``--lr 0`` keeps the weights, as Fig. 11's "without fine-tuning" variant needs)."""
     import math
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number above 0")
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number, 0 or more")
     return value
 
 
