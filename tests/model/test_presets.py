@@ -66,7 +66,7 @@ def test_paper_preset_loads_an_instructblip_folder_and_trains(make_folder, tmp_p
                for k, v in vision.state_dict().items() if f"vision.{k}" in trained)
     capsys.readouterr()
     image = str(folder.root / "images/gen/p6-1.png")
-    assert main(["score", image, "--prompt", "a photo of thing 6", "--model", str(run), "--format", "json"]) == 0
+    assert main(["score", image, "--prompt", "a photo of thing 6", "--style", "photo", "--model", str(run), "--format", "json"]) == 0
     assert '"quality"' in capsys.readouterr().out
 
 
@@ -101,7 +101,7 @@ def test_a_preset_is_one_module_and_one_registry_line(monkeypatch, make_folder, 
         assert main(["train", "scorer", str(folder.root), *TRAIN, "--preset", "wide"]) == 0
         run = folder.root / "runs/mint-iqa-wide"
         image = str(folder.root / "images/gen/p6-1.png")
-        assert main(["score", image, "--prompt", "a photo", "--model", str(run), "--json", "-"]) == 0
+        assert main(["score", image, "--prompt", "a photo", "--style", "photo", "--model", str(run), "--json", "-"]) == 0
         assert "quality" in capsys.readouterr().out
         model, _, preset, _ = build_model({"preset": "wide", "perspectives": ["quality"], "bins": 1,
                                            "fix_rate": 0.7, "num_queries": 8}, pretrained=False)

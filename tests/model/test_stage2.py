@@ -148,7 +148,7 @@ def test_cli_stages_explain_and_vqa_accuracy_end_to_end(make_vqa_folder, tmp_pat
     assert "change against stage 1" in capsys.readouterr().out
     image = str(folder.root / "images/gen/p0-1.png")
     for run in ("mint-iqa-tiny-instruct", "mint-iqa-tiny-instruct-feedback"):
-        assert main(["score", image, "--prompt", "a photo", "--model", str(folder.root / "runs" / run), "--explain",
+        assert main(["score", image, "--prompt", "a photo", "--style", "photo", "--model", str(folder.root / "runs" / run), "--explain",
                      "--max-new-tokens", "8", "--json", "-"]) == 0
         printed = json.loads(capsys.readouterr().out)
         assert set(printed["scores"][0]) == {"image", "quality", "authenticity"}
@@ -156,7 +156,7 @@ def test_cli_stages_explain_and_vqa_accuracy_end_to_end(make_vqa_folder, tmp_pat
         assert [a["question"] for a in answers] == ["How is the quality of the image?",
                                                    "How is the authenticity of the image?"]
         assert all(isinstance(a["answer"], str) and a["answer"] for a in answers)
-    assert main(["score", image, "--prompt", "a photo", "--model", str(folder.root / "runs/mint-iqa-tiny-instruct"),
+    assert main(["score", image, "--prompt", "a photo", "--style", "photo", "--model", str(folder.root / "runs/mint-iqa-tiny-instruct"),
                  "--explain", "--question", "what is in the image?", "--max-new-tokens", "4"]) == 0
     assert "what is in the image?" in capsys.readouterr().out
     report = tmp_path / "vqa.json"
@@ -218,7 +218,7 @@ def test_stage2_input_errors_exit_2(make_folder, make_vqa_folder, tmp_path, caps
     from safetensors.torch import save_file
     save_file({k: v + 1 for k, v in load_file(str(weights)).items()}, str(weights))
     image = str(folder.root / "images/gen/p0-1.png")
-    assert main(["score", image, "--prompt", "a", "--model", str(folder.root / "runs/mint-iqa-tiny-instruct"),
+    assert main(["score", image, "--prompt", "a", "--style", "photo", "--model", str(folder.root / "runs/mint-iqa-tiny-instruct"),
                  "--explain"]) == 2
     assert "has changed since" in _error(capsys)
 
