@@ -31,6 +31,12 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect_ex", network_guard.guarded_connect_ex)
 
 
+@pytest.fixture(autouse=True)
+def private_hash_cache(tmp_path, monkeypatch):
+    """Every test (and its subprocesses) remembers file hashes in its own folder, never in ~/.cache."""
+    monkeypatch.setenv("AIGCIQA_HASH_CACHE", str(tmp_path / "file-sha256.sqlite"))
+
+
 @pytest.fixture
 def offline_environment():
     """Environment for a subprocess that must not reach the network (same guard, and Hub offline mode)."""

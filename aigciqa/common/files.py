@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import sqlite3
 from pathlib import Path
 
 from aigciqa.errors import InputError, read_input_bytes
@@ -19,6 +21,49 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+HASH_CACHE_ENV = "AIGCIQA_HASH_CACHE"
+
+
+def hash_cache_path() -> Path:
+    """The per-user file of remembered hashes: $AIGCIQA_HASH_CACHE, else the XDG cache folder."""
+    if os.environ.get(HASH_CACHE_ENV):
+        return Path(os.environ[HASH_CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "aigciqa" / "file-sha256.sqlite"
+
+
+def remembered_sha256(path: str | Path) -> str:
+    """sha256 of a file, remembered per user by real path, size, modification and change time and inode,
+    so a multi-gigabyte checkpoint is read again only when it changed (every training start records the
+    hashes of its weights). For provenance only: verification reads the bytes (:func:`file_sha256`).
+    A cache that cannot be opened or written is skipped, never an error."""
+    real = os.path.realpath(path)
+    stat = os.stat(real)
+    fingerprint = f"{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{stat.st_ino}"
+    try:
+        database = hash_cache_path()
+        database.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(database, timeout=30)
+    except (OSError, sqlite3.Error):
+        return file_sha256(real)
+    try:
+        with connection:
+            connection.execute("CREATE TABLE IF NOT EXISTS file_sha256 "
+                               "(path TEXT PRIMARY KEY, fingerprint TEXT NOT NULL, sha256 TEXT NOT NULL)")
+            row = connection.execute("SELECT sha256 FROM file_sha256 WHERE path = ? AND fingerprint = ?",
+                                     (real, fingerprint)).fetchone()
+        if row:
+            return row[0]
+        digest = file_sha256(real)
+        with connection:
+            connection.execute("INSERT OR REPLACE INTO file_sha256 VALUES (?, ?, ?)", (real, fingerprint, digest))
+        return digest
+    except sqlite3.Error:
+        return file_sha256(real)
+    finally:
+        connection.close()
 
 
 def decode_text(raw: bytes, path: str | Path, encoding: str = "utf-8", *, hint: str = "") -> str:

@@ -21,6 +21,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from aigciqa.common.files import file_sha256, remembered_sha256
 from aigciqa.errors import InputError
 from aigciqa.weights import defaults
 from aigciqa.weights.spec import HubSpec, parse
@@ -55,8 +56,9 @@ class Resolved:
                 if p.is_file() and not any(part.startswith(".") for part in p.relative_to(self.path).parts)}
 
     def sha256s(self, cache: dict | None = None) -> dict[str, str]:
-        """sha256 of every file. ``cache`` (kept by the caller, e.g. in a card) maps a file's real path to
-        its size, modification time and hash, so gigabytes are read again only when a file changed."""
+        """sha256 of every file, remembered per user (:func:`~aigciqa.common.files.remembered_sha256`), so
+        gigabytes are read again only when a file changed. ``cache`` (kept by the caller in a card) maps a
+        file's real path to its size, modification time and hash, for cards that carry their own."""
         hashes = {}
         for name, path in self.files().items():
             real = os.path.realpath(path)
@@ -64,7 +66,7 @@ class Resolved:
             fingerprint = f"{stat.st_size}:{stat.st_mtime_ns}"
             entry = (cache or {}).get(real)
             if entry is None or entry.get("fingerprint") != fingerprint:
-                entry = {"fingerprint": fingerprint, "sha256": sha256_file(real)}
+                entry = {"fingerprint": fingerprint, "sha256": remembered_sha256(real)}
                 if cache is not None:
                     cache[real] = entry
             hashes[name] = entry["sha256"]
@@ -77,12 +79,6 @@ class Resolved:
         if with_hashes:
             record["files_sha256"] = self.sha256s(cache)
         return record
-
-
-def sha256_file(path: str | Path) -> str:
-    from huggingface_hub.utils import sha
-    with open(path, "rb") as handle:
-        return sha.sha_fileobj(handle).hex()
 
 
 def hub():
@@ -292,7 +288,7 @@ def verify_hashes(base: Path, hashes: dict[str, str], target: str) -> Check:
     check = Check(target, problems=[])
     for name, expected in sorted(hashes.items()):
         file = base / name if base.is_dir() else base
-        actual = sha256_file(file) if file.is_file() else None
+        actual = file_sha256(file) if file.is_file() else None
         if actual is None:
             check.problems.append(f"{name} is missing")
         elif actual != expected:
@@ -334,7 +330,7 @@ def verify_snapshot(resolved: Resolved, target: str) -> Check:
         link = resolved.path / name if resolved.path.is_dir() else resolved.path
         blob = Path(os.path.realpath(link)).name
         if re.fullmatch(r"[0-9a-f]{64}", blob):
-            actual = sha256_file(file)
+            actual = file_sha256(file)
         elif COMMIT.match(blob):
             actual = sha.git_hash(Path(file).read_bytes())
         else:

@@ -21,7 +21,7 @@ from aigciqa.model.instruction import load_explainer
 from aigciqa.model.llm import load_llm
 from aigciqa.model.presets.tiny import tiny_vocab
 from aigciqa.weights.defaults import DEFAULTS
-from aigciqa.weights.resolve import sha256_file
+from aigciqa.common.files import file_sha256
 
 ROOT = Path(__file__).resolve().parents[2]
 REPO = "tiny-org/instructblip-tiny"
@@ -79,7 +79,7 @@ def test_paper_preset_by_repo_id_offline_runs_both_stages_from_the_whole_checkpo
     source = config["weights_source"]
     assert (source["repo_id"], source["revision"], source["commit"]) == (REPO, "main", commit)
     assert Path(config["weights"]).name == commit  # the snapshot the model loaded
-    assert source["files_sha256"]["model.safetensors"] == sha256_file(tmp_path / "saved/model.safetensors")
+    assert source["files_sha256"]["model.safetensors"] == file_sha256(tmp_path / "saved/model.safetensors")
 
     # Stage 2 with no --llm and no training (learning rate 0): Fig. 11's "InstructBLIP without fine-tuning".
     assert main(["train", "instruct", str(folder.root), *TRAIN, "--from", "mint-iqa-paper", "--lr", "0",
