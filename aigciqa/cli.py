@@ -193,6 +193,17 @@ def non_negative_number(text: str) -> float:
     return value
 
 
+def fraction(text: str) -> float:
+    """An argparse type: a number from 0 to 1 (``--fix-rate 1.5`` or ``nan`` refused at parse time)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number") from None
+    if not 0.0 <= value <= 1.0:  # also false for nan
+        raise argparse.ArgumentTypeError(f"{text} is outside 0-1")
+    return value
+
+
 def build_parser(commands=None) -> argparse.ArgumentParser:
     """The parser; ``commands`` (default: all) get their full subparser, the others only their name and
     summary, so building it imports just the stage modules it needs."""

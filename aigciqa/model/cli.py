@@ -270,7 +270,7 @@ def upgrade_argv(argv: list[str]) -> list[str]:
 
 
 def register(subparsers) -> None:
-    from aigciqa.cli import add_command, add_db_argument, add_json_argument, add_out_argument, whole_number
+    from aigciqa.cli import add_command, add_db_argument, add_json_argument, add_out_argument, fraction, whole_number
     from aigciqa.model.presets import presets_help
     from aigciqa.model.stages import STAGE_MODULES
     assert set(STAGE_MODULES) == set(STAGE_COMMANDS)  # a new stage needs its subcommand here too
@@ -304,7 +304,7 @@ def register(subparsers) -> None:
     add_db_argument(scorer)
     scorer.add_argument("--preset", default="tiny", metavar="NAME",
                         help=f"backbone preset (default tiny): {presets_help()}")
-    scorer.add_argument("--fix-rate", type=float, default=0.7,
+    scorer.add_argument("--fix-rate", type=fraction, default=0.7,
                         help="fraction of the image encoder's lowest blocks kept frozen (default 0.7, the paper's best)")
     scorer.add_argument("--loss", choices=("l1", "pairwise", "ce"), default="l1",
                         help="l1 on MOS (default), pairwise on pairs.csv or MOS rankings, ce over MOS bins")

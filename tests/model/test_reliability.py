@@ -41,6 +41,8 @@ def last_error_line(capsys) -> str:
 BAD_OPTIONS = {
     "lr nan": (["train", "scorer", "DB", *TRAIN, "--lr", "nan"], "--lr"),
     "lr negative": (["train", "scorer", "DB", *TRAIN, "--lr", "-1"], "--lr"),
+    "fix rate above 1": (["train", "scorer", "DB", *TRAIN, "--fix-rate", "1.5"], "--fix-rate"),
+    "fix rate nan": (["train", "scorer", "DB", *TRAIN, "--fix-rate", "nan"], "--fix-rate"),
     "lora rank negative": (["train", "scorer", "DB", *TRAIN, "--lora-rank", "-3"], "--lora-rank"),
     "stop after negative": (["train", "scorer", "DB", *TRAIN, "--stop-after", "-1"], "--stop-after"),
     "bins negative": (["train", "scorer", "DB", *TRAIN, "--loss", "ce", "--bins", "-4"], "--bins"),
