@@ -12,12 +12,15 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-from PIL import Image, ImageDraw, ImageFont, ImageOps
+from PIL import Image, ImageDraw, ImageFont
+
+from aigciqa.database.images import open_image
+from aigciqa.errors import InputError
 
 log = logging.getLogger("aigciqa.annotate")
 
 PLACEHOLDER_BACKGROUND = (96, 96, 96)
+MISSING = "the file is missing"
 
 
 # How an image is sized on screen: "fit" = native size when it fits, else shrunk to fit; "fill" = scaled
@@ -40,13 +43,6 @@ def scale_to_fit(image: Image.Image, box: tuple[int, int], mode: str = "fill") -
     return image if size == image.size else image.resize(size, Image.Resampling.LANCZOS)
 
 
-def to_8_bit(image: Image.Image) -> Image.Image:
-    """A 16-bit or float grey image scaled to 8 bits by its type's range (``convert`` would clip it to white)."""
-    pixels = np.asarray(image, dtype=np.float64)
-    top = 1.0 if image.mode == "F" else (65535.0 if image.mode.startswith("I;16") or pixels.max() > 255 else 255.0)
-    return Image.fromarray(np.clip(np.rint(pixels / top * 255), 0, 255).astype(np.uint8), mode="L")
-
-
 def placeholder(box: tuple[int, int], message: str) -> Image.Image:
     side = min(box)
     image = Image.new("RGB", (side, side), PLACEHOLDER_BACKGROUND)
@@ -59,24 +55,13 @@ def placeholder(box: tuple[int, int], message: str) -> Image.Image:
 
 
 def load_scaled(path: str | Path, box: tuple[int, int], mode: str = "fill") -> LoadedImage:
-    """The image sized for ``box`` (see VIEW_MODES), or a placeholder saying why it cannot be shown (never raises)."""
+    """The image sized for ``box`` (see VIEW_MODES), or a placeholder saying why it cannot be shown (never
+    raises). Decoded by the database layer, as the model and the baselines decode it (EXIF orientation,
+    16-bit grey, transparency over white; regular files under the pixel cap only)."""
     try:
-        with Image.open(path) as opened:
-            opened.load()
-            source = ImageOps.exif_transpose(opened)  # as a camera or editor meant it to be seen
-            if source.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-                source = to_8_bit(source)
-            if source.mode in ("RGBA", "LA", "P", "PA"):
-                rgba = source.convert("RGBA")
-                image = Image.new("RGB", rgba.size, (255, 255, 255))
-                image.paste(rgba, mask=rgba.getchannel("A"))
-            else:
-                image = source.convert("RGB")
-        return LoadedImage(scale_to_fit(image, box, mode))
-    except FileNotFoundError:
-        error = "the file is missing"
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as problem:
-        error = f"the file is not a readable image ({type(problem).__name__}: {problem})"
+        return LoadedImage(scale_to_fit(open_image(path, missing=MISSING), box, mode))
+    except InputError as problem:
+        error = MISSING if problem.message == MISSING else f"the file is not a readable image ({problem.message})"
     log.warning("cannot show %s: %s", path, error)
     return LoadedImage(placeholder(box, error), error)
 

@@ -28,14 +28,11 @@ class Baseline:
 
 
 def read_grey(path) -> np.ndarray:
-    """An image file as grey in [0, 1] (scikit-image's rgb2gray weights); InputError names an unreadable file."""
-    from PIL import Image, UnidentifiedImageError
+    """An image file as grey in [0, 1] (scikit-image's rgb2gray weights), decoded as the annotators saw it
+    (:func:`aigciqa.database.images.open_image`); InputError names an unreadable file."""
     from aigciqa.baselines.natural_scene import luminance  # scipy is loaded only when images are scored
-    try:
-        with Image.open(path) as image:
-            return luminance(np.asarray(image.convert("RGB")))
-    except (UnidentifiedImageError, OSError) as error:
-        raise InputError(f"cannot read image: {error}", file=str(path)) from None
+    from aigciqa.database.images import open_image
+    return luminance(np.asarray(open_image(path)))
 
 
 class NiqeScorer:

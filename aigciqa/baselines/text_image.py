@@ -97,16 +97,9 @@ def load_reward_head(folder: Path, input_size: int):
 
 
 def read_images(paths) -> list:
-    """PIL RGB images; an unreadable file raises InputError naming it."""
-    from PIL import Image, UnidentifiedImageError
-    images = []
-    for path in paths:
-        try:
-            with Image.open(path) as image:
-                images.append(image.convert("RGB"))
-        except (UnidentifiedImageError, OSError) as error:
-            raise InputError(f"cannot read image: {error}", file=str(path)) from None
-    return images
+    """PIL RGB images, decoded as the annotators saw them; an unreadable file raises InputError naming it."""
+    from aigciqa.database.images import open_image
+    return [open_image(path) for path in paths]
 
 
 class TransformersScorer:

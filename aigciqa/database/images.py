@@ -1,4 +1,5 @@
-"""Opening the images a folder lists: inside the folder, regular files, and of a bounded size.
+"""Opening the images a folder lists: inside the folder, regular files, and of a bounded size, decoded
+the way a viewer shows them, so the model and the baselines see what the annotators rated.
 
 Pillow refuses images over ``2 * Image.MAX_IMAGE_PIXELS`` with a DecompressionBombError and only
 warns between one and two times; here the cap is one clear limit, checked from the file's header
@@ -31,14 +32,35 @@ def max_image_pixels() -> int:
     return value
 
 
-def open_image(path: str | Path, *, mode: str = "RGB", file: str | None = None):
-    """Decode the image at ``path`` (already checked to be inside its folder) into a PIL image.
+def as_shown(image):
+    """A decoded PIL image as an image viewer (and the annotate window) shows it, in RGB: turned by its EXIF
+    orientation, 16-bit or float grey scaled to 8 bits (``convert`` would clip it to white), transparency
+    over white (``convert`` would drop it, showing whatever colour the transparent pixels hold)."""
+    import numpy as np
+    from PIL import Image, ImageOps
+    image = ImageOps.exif_transpose(image)
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        pixels = np.asarray(image, dtype=np.float64)
+        top = 1.0 if image.mode == "F" else 65535.0 if image.mode.startswith("I;16") or pixels.max() > 255 else 255.0
+        image = Image.fromarray(np.clip(np.rint(pixels / top * 255), 0, 255).astype(np.uint8), mode="L")
+    if image.mode in ("RGBA", "LA", "P", "PA", "RGBa", "La"):
+        rgba = image.convert("RGBA")
+        shown = Image.new("RGB", rgba.size, (255, 255, 255))
+        shown.paste(rgba, mask=rgba.getchannel("A"))
+        return shown
+    return image.convert("RGB")
 
-    A folder, FIFO or device, an unreadable or non-image file, and an image over the pixel cap are
+
+def open_image(path: str | Path, *, mode: str = "RGB", file: str | None = None,
+               missing: str = "file not found"):
+    """Decode the image at ``path`` (already checked to be inside its folder) into a PIL image, as shown
+    (:func:`as_shown`), in ``mode``.
+
+    A folder, FIFO or device, a missing, unreadable or non-image file, and an image over the pixel cap are
     InputErrors naming ``file`` (default: the path)."""
     from PIL import Image, UnidentifiedImageError
     name = file or str(path)
-    check_regular_file(path, what="image file", max_bytes=None)
+    check_regular_file(path, what="image file", max_bytes=None, missing=missing)
     limit = max_image_pixels()
     try:
         with warnings.catch_warnings():
@@ -51,7 +73,9 @@ def open_image(path: str | Path, *, mode: str = "RGB", file: str | None = None):
                         raise InputError(f"image is {width}x{height} = {width * height} pixels, over the cap of "
                                          f"{limit} (raise it with the environment variable "
                                          f"{MAX_IMAGE_PIXELS_ENV}=PIXELS)", file=name)
-                    return image.convert(mode)
+                    image.load()
+                    shown = as_shown(image)
+                    return shown if mode == "RGB" else shown.convert(mode)
             finally:
                 Image.MAX_IMAGE_PIXELS = saved
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:

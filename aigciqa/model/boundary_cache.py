@@ -38,7 +38,7 @@ from aigciqa.database.folder import CACHE_DIR
 
 BOUNDARY_DIR = "boundary"
 MANIFEST = "manifest.json"
-FORMAT = 1
+FORMAT = 2  # 2: images decoded as shown (EXIF orientation, 16-bit grey, alpha over white)
 SHARD_BYTES = 64 << 20  # a shard is written once this much is pending (bounds the RAM of a fill)
 # Parameters that are part of a cached step but never used on the path the model runs (Dinov2's
 # masked-image-modelling token: it is random in the small preset, so hashing it would split caches by seed).

@@ -83,7 +83,7 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(folder, tmp_path):
     result = aigciqa("baseline", broken, "--method", "brisque", "--quiet")
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"aigciqa baseline: error: {broken / victim}: cannot read image")
+    assert len(lines) == 1 and lines[0].startswith(f"aigciqa baseline: error: {broken / victim}: cannot decode the image")
     assert not (broken / "runs").exists()
     result = aigciqa("baseline", broken, "--method", "clipscore")
     assert result.returncode == 2 and "--weights clipscore=DIR" in result.stderr

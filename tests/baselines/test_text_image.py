@@ -99,7 +99,7 @@ def test_missing_or_wrong_weights_are_named(tiny_clip, tmp_path, image_files):
         scorer("aesthetic", tiny_clip)  # a CLIP folder without the MLP head
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png")
-    with pytest.raises(InputError, match="broken.png: cannot read image"):
+    with pytest.raises(InputError, match="broken.png: cannot decode the image"):
         scorer("clipscore", tiny_clip).score([image_files[0], broken], PROMPTS[:2])
 
 
