@@ -120,6 +120,7 @@ def load_vlm(spec: str, *, device: str = "cpu") -> VisionLanguageModel:
         raise InputError(f"{class_name} has no chat template and no documented plain prompt here "
                          f"(known: {', '.join(sorted(PLAIN_PROMPTS))}): add chat_template.json to the folder",
                          file=str(folder))
+    fill_processor(processor, config)
     tokenizer = getattr(processor, "tokenizer", None)
     if tokenizer is None:
         raise InputError(f"the processor of {class_name} has no tokenizer", file=str(folder))
@@ -137,3 +138,21 @@ def load_vlm(spec: str, *, device: str = "cpu") -> VisionLanguageModel:
     for parameter in model.parameters():
         parameter.requires_grad_(False)
     return VisionLanguageModel(model, processor, model_type, class_name, source)
+
+
+# Processor fields that older Hub folders lack (saved before transformers moved image-token expansion into
+# the processor), and where the model's config holds the value.
+PROCESSOR_FIELDS = {"num_query_tokens": ("num_query_tokens",), "patch_size": ("vision_config", "patch_size"),
+                    "vision_feature_select_strategy": ("vision_feature_select_strategy",)}
+
+
+def fill_processor(processor, config) -> None:
+    """Give the processor the fields it has as None from the model's config (e.g. InstructBLIP's
+    ``num_query_tokens``: without it no image token is inserted)."""
+    for name, path in PROCESSOR_FIELDS.items():
+        if hasattr(processor, name) and getattr(processor, name) is None:
+            value = config
+            for part in path:
+                value = getattr(value, part, None)
+            if value is not None:
+                setattr(processor, name, value)

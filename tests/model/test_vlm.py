@@ -60,6 +60,18 @@ def test_the_prompt_is_the_chat_template_or_the_documented_plain_prompt(tiny_vlm
     assert load_vlm(str(tiny_vlm("instructblip", tmp_path / "iblip"))).prompt(question) == question
 
 
+def test_a_processor_saved_without_its_query_count_takes_it_from_the_config(tiny_vlm, make_folder, tmp_path):
+    """Hub folders saved before processors expanded the image tokens lack num_query_tokens."""
+    folder = tiny_vlm("instructblip", tmp_path / "iblip")
+    settings = json.loads((folder / "processor_config.json").read_text())
+    image = make_folder(tmp_path / "db").root / "images/gen/p0-1.png"
+    expected = load_vlm(str(folder)).answer([image], ["How?"], 4)
+    del settings["num_query_tokens"]
+    (folder / "processor_config.json").write_text(json.dumps(settings))
+    model = load_vlm(str(folder))
+    assert model.processor.num_query_tokens == 4 and model.answer([image], ["How?"], 4) == expected
+
+
 def test_batched_answers_are_the_answers_one_by_one(tiny_vlm, make_folder, tmp_path):
     """Left padding: a short question batched with a long one is answered as when asked alone."""
     folder = make_folder(tmp_path / "db")
