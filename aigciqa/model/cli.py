@@ -398,7 +398,8 @@ def register(subparsers) -> None:
     evaluate.add_argument("--split", metavar="COLUMN", help="splits.csv column (default: every image)")
     evaluate.add_argument("--part", choices=("train", "val", "test"), default="test", help="part of the split")
     add_json_argument(evaluate)
-    evaluate.add_argument("--vqa", action="store_true", help="VQA accuracy of a stage-2/3 run's explanations")
+    evaluate.add_argument("--vqa", action="store_true",
+                          help="VQA accuracy of a stage-2/3 run's explanations (or of --vlm's answers)")
     evaluate.add_argument("--vlm", metavar="DIR|ORG/NAME[@REV]",
                           help="--vqa: a zero-shot vision-language model instead of a run (transformers folder or Hub "
                                "id, e.g. Salesforce/instructblip-vicuna-7b, llava-hf/llava-1.5-7b-hf; "
