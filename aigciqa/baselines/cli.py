@@ -113,12 +113,20 @@ def register(subparsers) -> None:
         Output (-o, default DB/benchmark): results.json (one record per method and split, saved as each
         finishes: a killed benchmark resumes where it stopped), table.md, table.csv, table.tex (mean and
         standard deviation over splits of SRCC, PLCC after the logistic fit and KRCC per perspective and on
-        average; pair accuracy with pairs.csv) and srcc.png (SRCC per method and perspective, error bars).""",
+        average; pair accuracy with pairs.csv) and srcc.png (SRCC per method and perspective, error bars).
+        Methods that answer questions (Table VIII; DB needs labels.csv) add VQA accuracy per perspective on
+        the labelled test images, as 'aigciqa evaluate --vqa' computes it: mint-iqa-instruct (stage 2 on
+        DB/vqa.jsonl, trained per split on that split's mint-iqa run; its LLM the preset's, or --weights
+        mint-iqa-instruct=LLM), the zero-shot vision-language models instructblip
+        (Salesforce/instructblip-vicuna-7b) and llava (llava-hf/llava-1.5-7b-hf), or other weights with
+        --weights llava=DIR|ORG/NAME, and random (uniform guessing's expected accuracy).""",
         example=("aigciqa benchmark db/ --methods niqe,brisque,ridge,mint-iqa --repeats 3 --preset small\n"
-                 "aigciqa benchmark db/ --methods brisque,mint-iqa --splits official --cross other-db/"))
+                 "aigciqa benchmark db/ --methods brisque,mint-iqa --splits official --cross other-db/\n"
+                 "aigciqa benchmark db/ --methods mint-iqa,mint-iqa-instruct,instructblip,llava,random --preset paper"))
     add_db_argument(bench)
     bench.add_argument("--methods", required=True, metavar="NAME[,NAME...]",
-                       help="baselines of 'aigciqa baseline' and mint-iqa")
+                       help="baselines of 'aigciqa baseline', mint-iqa, and the VQA methods mint-iqa-instruct, "
+                            "instructblip, llava, random")
     bench.add_argument("--repeats", type=int, default=3, help="number of seeded splits (default 3)")
     bench.add_argument("--seed", type=int, default=0, help="seed of the first split and of training (default 0)")
     bench.add_argument("--splits", metavar="COLUMN[,COLUMN...]", help="use these splits.csv columns instead")
@@ -128,7 +136,8 @@ def register(subparsers) -> None:
                        help=f"MINT-IQA's preset and ridge's encoder (default small): {presets_help()}")
     bench.add_argument("--epochs", type=int, default=10, help="MINT-IQA epochs (default 10)")
     bench.add_argument("--lr", type=float, default=1e-5, help="MINT-IQA learning rate (default 1e-5)")
-    bench.add_argument("--weights", action="append", metavar="METHOD=DIR", help="local model folder of a method")
+    bench.add_argument("--weights", action="append", metavar="METHOD=DIR",
+                       help="model folder of a method (instructblip, llava: also a Hub id ORG/NAME[@REV])")
     bench.add_argument("--stop-after", type=int, metavar="N", help="stop after N new method-split results")
     bench.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")
     bench.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")

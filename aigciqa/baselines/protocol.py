@@ -6,6 +6,11 @@ method scored on the same test parts (or, with ``cross``, on every image of anot
 the mean and standard deviation over splits of SRCC, PLCC (after the logistic fit) and KRCC per perspective
 and on average, plus pair accuracy where the folder has pairs.csv.
 
+Methods that answer questions (Table VIII) add VQA accuracy per perspective on the labelled test images,
+by ``evaluate --vqa``'s code and matcher: ``mint-iqa-instruct`` (stage 2 trained per split on the
+``mint-iqa`` run of that split), the zero-shot vision-language models ``instructblip`` and ``llava`` (their
+default Hub weights, or ``--weights NAME=SPEC``) and ``random`` (uniform guessing's expected accuracy).
+
 Output folder (default ``DB/benchmark``): ``results.json`` (the settings and one record per method and split,
 rewritten atomically after each, so a killed benchmark resumes where it stopped, with the same settings; MINT-IQA training also resumes from
 its last epoch), then ``table.md``, ``table.csv``, ``table.tex`` and ``srcc.png`` (SRCC per method and
@@ -29,10 +34,17 @@ from aigciqa.database.atomic import Transaction, write_text_atomic
 from aigciqa.database.folder import RUNS_DIR
 from aigciqa.errors import InputError, read_json
 from aigciqa.registry import lookup
+from aigciqa.weights.defaults import DEFAULTS
 
 MINT_IQA = "mint-iqa"
-PROTOCOL_METHODS = {**{name: name for name in BASELINES}, MINT_IQA: MINT_IQA}
+MINT_IQA_INSTRUCT = "mint-iqa-instruct"
+RANDOM = "random"
+# The zero-shot vision-language models of Table VIII, by their default weights (the paper's 7B models).
+VLMS = {"instructblip": DEFAULTS["instructblip"].spec, "llava": "llava-hf/llava-1.5-7b-hf"}
+VQA_METHODS = (MINT_IQA_INSTRUCT, RANDOM, *VLMS)
+PROTOCOL_METHODS = {name: name for name in (*BASELINES, MINT_IQA, *VQA_METHODS)}
 TABLE_METRICS = (("srcc", "SRCC"), ("plcc_logistic", "PLCC"), ("krcc", "KRCC"))
+METRIC_LABELS = {**dict(TABLE_METRICS), "preference_accuracy": "pair accuracy", "vqa_accuracy": "VQA accuracy"}
 RESULTS_FILE = "results.json"
 TABLE_FILES = ("table.md", "table.csv", "table.tex", "srcc.png")
 
@@ -141,6 +153,8 @@ def _method_result(root: Path, method: str, split: str, options: BenchmarkOption
     """Metrics of one method on one split's test part (or on every image of the cross folder)."""
     test_root = Path(options.cross) if options.cross else root
     test_split, part = (None, "all") if options.cross else (split, "test")
+    if method in VQA_METHODS:
+        return {"part": part, **_vqa_result(root, test_root, method, split, test_split, options)}
     if method == MINT_IQA:
         result = _mint_iqa(root, test_root, split, test_split, options)
     elif BASELINES[method].learned:
@@ -178,6 +192,12 @@ def _covers_folder(run: Path, root: Path) -> bool:
 def _mint_iqa(root: Path, test_root: Path, split: str, test_split: str | None, options: BenchmarkOptions) -> dict:
     """Train MINT-IQA on the split (resuming an interrupted run), then evaluate it like ``aigciqa evaluate``."""
     from aigciqa.model.evaluate import evaluate_run
+    return evaluate_run(_trained_mint_iqa(root, split, options), test_root, split=test_split, part="test",
+                        batch_size=options.batch_size, cpu=options.cpu, progress=False)
+
+
+def _trained_mint_iqa(root: Path, split: str, options: BenchmarkOptions) -> Path:
+    """The stage-1 run of a split, trained (or its interrupted training resumed) when not finished."""
     from aigciqa.model.scorer import TrainOptions, train
     name = f"mint-iqa-{options.preset}-{split}"
     run = root / RUNS_DIR / name
@@ -187,8 +207,55 @@ def _mint_iqa(root: Path, test_root: Path, split: str, test_split: str | None, o
         train(root, TrainOptions(preset=options.preset, split=split, run=name, epochs=options.epochs, lr=options.lr,
                                  batch_size=options.batch_size, seed=options.seed, weights=options.weights.get(MINT_IQA),
                                  resume=(run / "config.json").is_file(), cpu=options.cpu, progress=options.progress))
-    return evaluate_run(run, test_root, split=test_split, part="test", batch_size=options.batch_size,
-                        cpu=options.cpu, progress=False)
+    return run
+
+
+def _trained_instruct(root: Path, split: str, options: BenchmarkOptions) -> Path:
+    """The stage-2 run of a split on its stage-1 run (both trained or resumed when not finished); its LLM is
+    the preset's default or ``--weights mint-iqa-instruct=LLM``."""
+    from aigciqa.model.instruction import Stage2Options, train_stage2
+    scorer = _trained_mint_iqa(root, split, options)
+    run = scorer.parent / f"{scorer.name}-instruct"
+    metrics = run / "metrics.json"
+    if not (metrics.is_file() and len(read_json(metrics).get("history") or []) >= options.epochs):
+        train_stage2(root, Stage2Options(from_run=scorer.name, split=split, run=run.name, epochs=options.epochs,
+                                         lr=options.lr, batch_size=options.batch_size, seed=options.seed,
+                                         llm=options.weights.get(MINT_IQA_INSTRUCT),
+                                         resume=(run / "config.json").is_file(), cpu=options.cpu,
+                                         progress=options.progress))
+    return run
+
+
+def _vqa_result(root: Path, test_root: Path, method: str, split: str, test_split: str | None,
+                options: BenchmarkOptions) -> dict:
+    """VQA accuracy per perspective on the labelled test images (Table VIII), as ``evaluate --vqa`` reports it."""
+    from aigciqa.model.explain import evaluate_vlm, evaluate_vqa
+    common = dict(split=test_split, part="test", batch_size=options.batch_size, cpu=options.cpu, progress=False)
+    if method == RANDOM:
+        report = _random_vqa(test_root, test_split)
+        accuracy = report["accuracy"]
+    elif method == MINT_IQA_INSTRUCT:
+        report = evaluate_vqa(_trained_instruct(root, split, options), test_root, **common)
+        accuracy = report["accuracy"]["instruction_tuned"]
+    else:
+        report = evaluate_vlm(options.weights.get(method, VLMS[method]), test_root, **common)
+        accuracy = report["accuracy"]["zero_shot"]
+        report["vlm_source"] = {k: report["vlm_source"][k] for k in ("class", "repo_id", "commit", "path")}
+    return {"database": report["database"], "images": report["images"], "vqa_accuracy": accuracy,
+            **{k: report[k] for k in ("vlm", "vlm_source", "llm") if k in report}}
+
+
+def _random_vqa(root: Path, split: str | None) -> dict:
+    """Uniform guessing's expected VQA accuracy on the images and perspectives the others are asked about."""
+    from aigciqa.model.data import load_model_data
+    from aigciqa.model.explain import vqa_inputs
+    from aigciqa.qa_builder.build import answer_labels
+    from aigciqa.qa_builder.vqa_accuracy import random_baseline
+    labels, card = answer_labels(DatabaseFolder(root))
+    data = load_model_data(root, split=split, use_segments=False, need_mos=False, need_parts=("test",) if split else ())
+    rows, asked = vqa_inputs(data, labels, data.perspectives, split, "test", None)
+    return {"database": card.get("name", ""), "images": len(rows),
+            "accuracy": random_baseline(card, {p for p, _ in asked})}
 
 
 def summarise(records: list[dict], methods: list[str]) -> pd.DataFrame:
@@ -204,6 +271,9 @@ def summarise(records: list[dict], methods: list[str]) -> pd.DataFrame:
         accuracies = [r["preference_accuracy"] for r in own if "preference_accuracy" in r]
         if accuracies:
             rows.append(_row(method, "pairs", "preference_accuracy", accuracies))
+        for perspective in dict.fromkeys(p for r in own for p in r.get("vqa_accuracy", {})):
+            rows.append(_row(method, perspective, "vqa_accuracy", [r["vqa_accuracy"][perspective] for r in own
+                                                                   if perspective in r.get("vqa_accuracy", {})]))
     return pd.DataFrame(rows, columns=["method", "perspective", "metric", "mean", "std", "n"])
 
 
@@ -225,7 +295,7 @@ def _cells(summary: pd.DataFrame, plus_minus: str) -> tuple[list[str], list[tupl
 
 
 def _header(perspective: str, metric: str) -> str:
-    label = dict(TABLE_METRICS).get(metric, "pair accuracy")
+    label = METRIC_LABELS[metric]
     return label if perspective == "pairs" else f"{perspective} {label}"
 
 

@@ -109,19 +109,23 @@ def run_evaluate(args) -> int:
     from aigciqa.cli import write_json
     target = _json_target(args)
     if args.answers is not None:
-        if args.model or args.vqa:
-            raise InputError("--answers scores an answers file: it takes no --model or --vqa")
+        if args.model or args.vqa or args.vlm:
+            raise InputError("--answers scores an answers file: it takes no --model, --vlm or --vqa")
         return report_answers_accuracy(args.db, args.answers, target)
     if args.limit is not None and not args.vqa:
         raise InputError("counts the images of --vqa only: add --vqa or leave --limit out", field="--limit")
-    if not args.model:
-        raise InputError("--model RUN is needed (or --answers FILE to score an answers file)", field="--model")
+    if args.vlm and (args.model or not args.vqa):
+        raise InputError("--vlm is asked the --vqa questions instead of a run: give --vqa and no --model",
+                         field="--vlm")
+    if not args.model and not args.vlm:
+        raise InputError("--model RUN is needed (or --vqa --vlm MODEL, or --answers FILE to score an answers file)",
+                         field="--model")
     _need_torch()
     if args.vqa:
-        from aigciqa.model.explain import evaluate_vqa, format_vqa
-        result = evaluate_vqa(args.model, args.db, split=args.split, part=args.part, batch_size=args.batch_size,
-                              max_new_tokens=args.max_new_tokens, limit=args.limit, cpu=args.cpu,
-                              progress=not args.quiet)
+        from aigciqa.model.explain import evaluate_vlm, evaluate_vqa, format_vqa
+        evaluate, answerer = (evaluate_vlm, args.vlm) if args.vlm else (evaluate_vqa, args.model)
+        result = evaluate(answerer, args.db, split=args.split, part=args.part, batch_size=args.batch_size,
+                          max_new_tokens=args.max_new_tokens, limit=args.limit, cpu=args.cpu, progress=not args.quiet)
         if target:
             write_json(target, result)
         if target != "-":
@@ -379,17 +383,27 @@ def register(subparsers) -> None:
         --vqa (a stage-2/3 run, DB with labels.csv): the run answers each image's perspective rating
         questions; Output: VQA accuracy per perspective (build-vqa's keyword matcher) next to the same
         LLM without instruction tuning (text only) and the random baseline; --json adds the answers.
+        --vqa --vlm MODEL (no run; Table VIII): a transformers vision-language model (InstructBLIP,
+        LLaVA, any AutoModelForImageTextToText class; a folder or Hub id ORG/NAME[@REV]) answers the same
+        questions zero-shot, told the image's prompt; the same matcher and random baseline; the report
+        names its class and resolved commit.
         --answers FILE (no run): VQA accuracy of free-text answers ({image_id, answer[, perspective]} per
         line) against DB/labels.csv, with the random baseline.""",
         example=("aigciqa evaluate db/ --model db/runs/mint-iqa-small --split split1\n"
                  "aigciqa evaluate db/ --model db/runs/mint-iqa-small-instruct --split split1 --vqa\n"
+                 "aigciqa evaluate db/ --vqa --vlm llava-hf/llava-1.5-7b-hf --split split1\n"
                  "aigciqa evaluate db/ --answers answers.jsonl --json report.json"))
     add_db_argument(evaluate, "database folder to evaluate on")
     evaluate.add_argument("--model", metavar="RUN", help="run folder (DB/runs/NAME)")
     evaluate.add_argument("--split", metavar="COLUMN", help="splits.csv column (default: every image)")
     evaluate.add_argument("--part", choices=("train", "val", "test"), default="test", help="part of the split")
     add_json_argument(evaluate)
-    evaluate.add_argument("--vqa", action="store_true", help="VQA accuracy of a stage-2/3 run's explanations")
+    evaluate.add_argument("--vqa", action="store_true",
+                          help="VQA accuracy of a stage-2/3 run's explanations (or of --vlm's answers)")
+    evaluate.add_argument("--vlm", metavar="DIR|ORG/NAME[@REV]",
+                          help="--vqa: a zero-shot vision-language model instead of a run (transformers folder or Hub "
+                               "id, e.g. Salesforce/instructblip-vicuna-7b, llava-hf/llava-1.5-7b-hf; "
+                               "HF_HUB_OFFLINE=1: the cache only)")
     evaluate.add_argument("--answers", metavar="FILE", help="VQA accuracy of an answers file (JSONL), no run")
     evaluate.add_argument("--limit", type=whole_number(1), metavar="N", help="--vqa: only the first N labelled images")
     _deprecated_format(evaluate)

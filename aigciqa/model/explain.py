@@ -119,39 +119,99 @@ def evaluate_vqa(run, root, *, split: str | None = None, part: str = "test", bat
                  progress: bool = False) -> dict:
     """VQA accuracy per perspective of the run's answers to the rating questions, next to the same LLM
     without instruction tuning and the random baseline (Table VIII)."""
-    from aigciqa.qa_builder.build import answer_labels, evaluate_records  # the one VQA accuracy (build-vqa's)
+    from aigciqa.qa_builder.build import answer_labels
     folder = DatabaseFolder(root)
-    labels, card = answer_labels(folder)  # checked before the model loads
+    labels = answer_labels(folder)  # checked before the model loads
     explainer = Explainer(run, device=pick_device(cpu), max_new_tokens=max_new_tokens)
     config = explainer.config
     data = load_model_data(root, perspectives=config["perspectives"], split=split,
                            use_segments=config.get("segments", True), need_mos=False,
                            need_parts=(part,) if split else ())
-    rows = [int(r) for r in (data.part(part) if split else np.arange(len(data.image_ids)))
-            if data.image_ids[r] in labels][:limit]
-    asked = [(p, q) for p, q in perspective_questions(config["perspectives"]) if p in explained_perspectives()]
-    if not rows or not asked:
-        raise InputError("nothing to evaluate: no labelled image in the chosen part, or no perspective with "
-                         "fine-grained questions", file=str(folder.root))
+    rows, asked = vqa_inputs(data, labels[0], config["perspectives"], split, part, limit)
     pixels = PixelCache(data, explainer.preset)
     texts = [data.texts[r] for r in rows]
     tuned = _ask_all(explainer, RowPixels(pixels, rows), texts, [q for _, q in asked], batch_size, progress)
     untuned = {q: explainer.text_only(q) for _, q in asked}
-    records, plain = [], []
-    for k, row in enumerate(rows):
-        for j, (perspective, question) in enumerate(asked):
-            base = {"image_id": data.image_ids[row], "perspective": perspective, "question": question}
-            records.append({**base, "answer": tuned[k * len(asked) + j]})
-            plain.append({**base, "answer": untuned[question]})
-    report_tuned = _asked_only(evaluate_records(folder, records, "explanations", (labels, card)), asked)
-    report_plain = _asked_only(evaluate_records(folder, plain, "text-only answers", (labels, card)), asked)
-    return {"run": str(run), "database": card.get("name", ""), "split": split, "part": part if split else "all",
+    records = answer_records(data, rows, asked, tuned)
+    plain = answer_records(data, rows, asked, [untuned[q] for _ in rows for _, q in asked])
+    report_tuned = vqa_report(folder, records, asked, labels, "explanations")
+    report_plain = vqa_report(folder, plain, asked, labels, "text-only answers")
+    return {"run": str(run), "database": labels[1].get("name", ""), "split": split, "part": part if split else "all",
             "images": len(rows), "llm": config["llm"],
             "accuracy": {"instruction_tuned": report_tuned["accuracy"],
                          "llm_without_instruction_tuning": report_plain["accuracy"],
                          "random_baseline": report_tuned["random_baseline"]},
             "per_question": report_tuned["per_question"], "answers": records,
             "text_only_answers": untuned}
+
+
+def vqa_inputs(data, labels: dict, perspectives: list[str], split: str | None, part: str,
+               limit: int | None) -> tuple[list[int], list[tuple[str, str]]]:
+    """(rows of the labelled images of the chosen part, at most ``limit``; (perspective, rating question) of
+    each perspective the fine-grained labels describe)."""
+    rows = [int(r) for r in (data.part(part) if split else np.arange(len(data.image_ids)))
+            if data.image_ids[r] in labels][:limit]
+    asked = [(p, q) for p, q in perspective_questions(perspectives) if p in explained_perspectives()]
+    if not rows or not asked:
+        raise InputError("nothing to evaluate: no labelled image in the chosen part, or no perspective with "
+                         "fine-grained questions", file=str(data.root))
+    return rows, asked
+
+
+def answer_records(data, rows: list[int], asked, answers: list[str]) -> list[dict]:
+    """``{image_id, perspective, question, answer}`` per (image, question), from answers image-major."""
+    return [{"image_id": data.image_ids[row], "perspective": perspective, "question": question,
+             "answer": answers[k * len(asked) + j]}
+            for k, row in enumerate(rows) for j, (perspective, question) in enumerate(asked)]
+
+
+def vqa_report(folder: DatabaseFolder, records: list[dict], asked, labels: tuple[dict, dict], what: str) -> dict:
+    """VQA accuracy of answer records by build-vqa's matcher (the one computation of it), on the
+    perspectives asked."""
+    from aigciqa.qa_builder.build import evaluate_records
+    return _asked_only(evaluate_records(folder, records, what, labels), asked)
+
+
+def vlm_question(question: str, prompt: str) -> str:
+    """A rating question as a zero-shot VLM is asked it: after the text the image was generated from, which
+    MINT-IQA reads through its Q-Former (correspondence cannot be judged without it)."""
+    return f'This image was generated from the text "{prompt}". {question}' if prompt.strip() else question
+
+
+def vlm_answers(vlm, data, rows: list[int], asked, *, batch_size: int = 8,
+                max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, progress: bool = False) -> list[str]:
+    """A zero-shot VLM's answers, image-major, to every question about every row's image (``data`` loaded
+    without segments: its texts are the prompts)."""
+    pairs = [(row, question) for row in rows for _, question in asked]
+    answers: list[str] = []
+    chunks = [pairs[s:s + batch_size] for s in range(0, len(pairs), batch_size)]
+    for chunk in progress_bar(chunks, "asking", progress):
+        answers += vlm.answer([data.paths[r] for r, _ in chunk],
+                              [vlm_question(q, data.texts[r]) for r, q in chunk], max_new_tokens, REPEAT_PENALTY)
+    return answers
+
+
+def evaluate_vlm(spec: str, root, *, split: str | None = None, part: str = "test", batch_size: int = 8,
+                 max_new_tokens: int = DEFAULT_MAX_NEW_TOKENS, limit: int | None = None, cpu: bool = False,
+                 progress: bool = False) -> dict:
+    """VQA accuracy per perspective of a zero-shot vision-language model (``--vlm``: InstructBLIP, LLaVA, ...)
+    asked the same rating questions about the same images as a run, scored by the same matcher, next to
+    the random baseline (Table VIII)."""
+    from aigciqa.model.vlm import load_vlm
+    from aigciqa.qa_builder.build import answer_labels
+    folder = DatabaseFolder(root)
+    labels = answer_labels(folder)  # checked before the model loads
+    data = load_model_data(root, split=split, use_segments=False, need_mos=False, need_parts=(part,) if split else ())
+    rows, asked = vqa_inputs(data, labels[0], data.perspectives, split, part, limit)
+    vlm = load_vlm(spec, device=pick_device(cpu))
+    answers = vlm_answers(vlm, data, rows, asked, batch_size=batch_size, max_new_tokens=max_new_tokens,
+                          progress=progress)
+    records = answer_records(data, rows, asked, answers)
+    report = vqa_report(folder, records, asked, labels, f"answers of {vlm.label}")
+    return {"vlm": vlm.label, "vlm_source": vlm.record(), "database": labels[1].get("name", ""), "split": split,
+            "part": part if split else "all", "images": len(rows),
+            "accuracy": {"zero_shot": report["accuracy"], "random_baseline": report["random_baseline"]},
+            "per_question": report["per_question"], "answers": records}
 
 
 def _asked_only(report: dict, asked) -> dict:
@@ -163,10 +223,21 @@ def _asked_only(report: dict, asked) -> dict:
 
 
 def format_vqa(report: dict) -> str:
+    """An ``evaluate --vqa`` report as a table: a run's (instruction-tuned, its LLM alone) or a zero-shot
+    VLM's accuracy per perspective, with the random baseline."""
     accuracy = report["accuracy"]
-    lines = [f"VQA accuracy on {report['database']} ({report['part']}, {report['images']} images), LLM {report['llm']}:",
-             f"  {'perspective':<15} {'instruction-tuned':>18} {'LLM alone':>10} {'random':>8}"]
-    for p, value in accuracy["instruction_tuned"].items():
-        lines.append(f"  {p:<15} {100 * value:17.2f}% {100 * accuracy['llm_without_instruction_tuning'][p]:9.2f}% "
-                     f"{100 * accuracy['random_baseline'][p]:7.2f}%")
-    return "\n".join(lines)
+    where = f"{report['database']} ({report['part']}, {report['images']} images)"
+    if "vlm" in report:
+        source = report["vlm_source"]
+        lines = [f"VQA accuracy on {where}, zero-shot {source['class']} {report['vlm']}:",
+                 f"  {'perspective':<15} {'zero-shot':>10} {'random':>8}"]
+        for p, value in accuracy["zero_shot"].items():
+            lines.append(f"  {p:<15} {100 * value:9.2f}% {100 * accuracy['random_baseline'][p]:7.2f}%")
+    else:
+        lines = [f"VQA accuracy on {where}, LLM {report['llm']}:",
+                 f"  {'perspective':<15} {'instruction-tuned':>18} {'LLM alone':>10} {'random':>8}"]
+        for p, value in accuracy["instruction_tuned"].items():
+            lines.append(f"  {p:<15} {100 * value:17.2f}% {100 * accuracy['llm_without_instruction_tuning'][p]:9.2f}% "
+                         f"{100 * accuracy['random_baseline'][p]:7.2f}%")
+    from aigciqa.qa_builder.vqa_accuracy import per_question_lines
+    return "\n".join(lines + per_question_lines(report["per_question"]))

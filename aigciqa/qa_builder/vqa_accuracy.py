@@ -245,7 +245,10 @@ def format_report(report: dict) -> str:
     lines = [f"VQA accuracy over {report['images']} images (random baseline in brackets):"]
     for p, value in report["accuracy"].items():
         lines.append(f"  {p:<15} {100 * value:6.2f}%  ({100 * report['random_baseline'][p]:.2f}%)")
-    lines.append("per question:")
-    for q, item in report["per_question"].items():
-        lines.append(f"  {q:<15} {100 * item['accuracy']:6.2f}%  n={item['n']}  no option matched: {item['no_match']}")
-    return "\n".join(lines)
+    return "\n".join(lines + per_question_lines(report["per_question"]))
+
+
+def per_question_lines(per_question: dict) -> list[str]:
+    """The per-question part of a VQA accuracy report's table (accuracy, count, answers matching no option)."""
+    return ["per question:", *(f"  {q:<15} {100 * item['accuracy']:6.2f}%  n={item['n']}  no option matched: "
+                               f"{item['no_match']}" for q, item in per_question.items())]

@@ -104,3 +104,35 @@ def test_cross_database_trains_on_one_folder_and_tests_on_every_image_of_another
     config = json.loads((other / "runs" / "baseline-ridge-prompt_s0-from-db" / "config.json").read_text())
     assert config["fitted_on"] == str(distorted) and config["split"] == "prompt_s0"
     assert not (other / "splits.csv").read_text().count("prompt_s0")  # the test folder's splits are untouched
+
+
+def test_methods_that_answer_questions_add_vqa_accuracy_to_the_tables(distorted, add_labels_and_vqa, tiny_vlm,
+                                                                      tmp_path, one_thread):
+    """Table VIII next to Table II: MINT-IQA's stage 2 (trained per split), a zero-shot VLM and random
+    guessing, on the same labelled test images, by evaluate --vqa's code."""
+    from aigciqa.database import DatabaseFolder
+    add_labels_and_vqa(DatabaseFolder(distorted))
+    llava = tiny_vlm("llava", tmp_path / "llava")
+    methods = ["brisque", "mint-iqa-instruct", "llava", "random"]
+    result = run_benchmark(distorted, BenchmarkOptions(methods=methods, repeats=2, preset="tiny", epochs=1, lr=1e-4,
+                                                       weights={"llava": str(llava)}, progress=False))
+    records = {(r["method"], r["split"]): r for r in result["results"]}
+    for split in ("prompt_s0", "prompt_s1"):
+        answering = [records[(m, split)] for m in methods[1:]]
+        assert len({r["images"] for r in answering}) == 1  # the same labelled test images
+        assert all(set(r["vqa_accuracy"]) == {"quality"} and 0 <= r["vqa_accuracy"]["quality"] <= 1
+                   for r in answering)
+        assert records[("random", split)]["vqa_accuracy"] == {"quality": 0.25}
+        assert records[("llava", split)]["vlm_source"]["class"] == "LlavaForConditionalGeneration"
+        assert "vqa_accuracy" not in records[("brisque", split)]
+    assert (distorted / "runs" / "mint-iqa-tiny-prompt_s1-instruct" / "model.safetensors").is_file()
+    table = pd.read_csv(distorted / "benchmark" / "table.csv")
+    vqa = table[table["metric"] == "vqa_accuracy"]
+    assert set(vqa["method"]) == set(methods[1:]) and (vqa["n"] == 2).all()
+    assert vqa[vqa["method"] == "random"]["mean"].tolist() == [0.25]
+    llava_mean = vqa[vqa["method"] == "llava"]["mean"].iloc[0]
+    assert llava_mean == pytest.approx(sum(records[("llava", s)]["vqa_accuracy"]["quality"]
+                                           for s in ("prompt_s0", "prompt_s1")) / 2)
+    markdown = (distorted / "benchmark" / "table.md").read_text()
+    assert "quality VQA accuracy" in markdown and "| random | " in markdown
+    assert "quality VQA accuracy" in (distorted / "benchmark" / "table.tex").read_text()

@@ -54,32 +54,10 @@ def make_folder():
     return build_folder
 
 
-def add_labels_and_vqa(folder, seed=0):
-    """labels.csv with random levels (every card question) and vqa.jsonl from build-vqa's templates."""
-    from aigciqa.qa_builder.build import BuildOptions, build_vqa
-    card = folder.read_card()
-    images = folder.read_table("images")
-    rng = np.random.default_rng(seed)
-    labels = pd.DataFrame({"image_id": images["image_id"],
-                           **{q["name"]: rng.integers(1, len(q["levels"]) + 1, len(images)) for q in card["questions"]}})
-    folder.write({"labels": labels})
-    build_vqa(folder, BuildOptions(use_llm=False, progress=False))
-    return folder
-
-
 @pytest.fixture
-def make_vqa_folder(tmp_path):
+def make_vqa_folder(tmp_path, add_labels_and_vqa):
     """A tiny folder with labels.csv and vqa.jsonl (416 template pairs for 32 images)."""
     def make(name="db", **kwargs):
         return add_labels_and_vqa(build_folder(tmp_path / name, **kwargs))
     return make
 
-
-@pytest.fixture
-def one_thread():
-    """Tiny matrix products: a second thread only spins against other jobs (measured 40x slower under load)."""
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
