@@ -70,6 +70,32 @@ example:
 """
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr, ``aigciqa COMMAND: error: ...`` with
+    where to read the usage, and exit status 2 (argparse prints its whole usage block first). Subparsers
+    inherit the class (``add_subparsers`` makes parsers of the parent's type), so every command and
+    subcommand answers this way."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def parse_args(self, args=None, namespace=None):
+        # argparse reports unknown arguments from the top parser; name the (sub)command they were given to.
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            self.chosen_parser(parsed).error(f"unrecognized arguments: {' '.join(unknown)}")
+        return parsed
+
+    def chosen_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        """The innermost subcommand's parser that ``parsed`` went through (self if none)."""
+        for action in self._actions:
+            if isinstance(action.choices, dict):  # a subparsers action: command word -> its parser
+                chosen = action.choices.get(getattr(parsed, action.dest, None))
+                if chosen is not None:
+                    return chosen.chosen_parser(parsed) if isinstance(chosen, OneLineErrorParser) else chosen
+        return self
+
+
 def add_command(subparsers, name: str, *, description: str, example: str, summary: str | None = None, **kwargs):
     """Add a subcommand whose help has a one-line summary (default: its line in :data:`COMMANDS`), a
     description and an example."""
@@ -196,8 +222,8 @@ def non_negative_number(text: str) -> float:
 def build_parser(commands=None) -> argparse.ArgumentParser:
     """The parser; ``commands`` (default: all) get their full subparser, the others only their name and
     summary, so building it imports just the stage modules it needs."""
-    parser = argparse.ArgumentParser(prog="aigciqa", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineErrorParser(prog="aigciqa", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"aigciqa {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = set(COMMANDS) if commands is None else set(commands) & set(COMMANDS)
