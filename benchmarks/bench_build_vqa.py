@@ -24,7 +24,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's helpers
-from results import provenance, write_section  # noqa: E402
+from results import markdown_table, provenance, write_section  # noqa: E402
 
 DATA = ROOT.parent / "shared" / "data" / "aigciqa2023"
 
@@ -149,12 +149,13 @@ def section(results: dict) -> str:
     lines = [provenance(), "",
              f"Real AIGCIQA2023 labels (`aigciqa import aigciqa2023`, {t['images']} images), best of 3 in one process; "
              "the reference is reading and checking the folder's tables (the I/O every run pays anyway).", "",
-             "| step | pairs | s | pairs/s | / reading the tables |", "|---|---:|---:|---:|---:|",
-             f"| reading and checking the tables (reference) | | {t['reference_read_tables_s']:.3f} | | 1.00 |",
-             f"| the paper's Fig. 5 pairs (`template_pairs`) | {t['paper_pairs']} | {t['paper_pairs_s']:.3f} | "
-             f"{t['paper_pairs_per_s']:.0f} | {t['paper_time_over_reading']:.2f} |",
-             f"| the authors' released format (`mint_iqa_records`) | {t['mint_iqa_pairs']} | {t['mint_iqa_s']:.3f} | "
-             f"{t['mint_iqa_pairs_per_s']:.0f} | {t['mint_iqa_s'] / t['reference_read_tables_s']:.2f} |"]
+             markdown_table(["step", "pairs", "s", "pairs/s", "/ reading the tables"], [
+                 ["reading and checking the tables (reference)", "", f"{t['reference_read_tables_s']:.3f}", "", "1.00"],
+                 ["the paper's Fig. 5 pairs (`template_pairs`)", t["paper_pairs"], f"{t['paper_pairs_s']:.3f}",
+                  f"{t['paper_pairs_per_s']:.0f}", f"{t['paper_time_over_reading']:.2f}"],
+                 ["the authors' released format (`mint_iqa_records`)", t["mint_iqa_pairs"], f"{t['mint_iqa_s']:.3f}",
+                  f"{t['mint_iqa_pairs_per_s']:.0f}", f"{t['mint_iqa_s'] / t['reference_read_tables_s']:.2f}"]],
+                 "lrrrr")]
     r = results.get("llm")
     if r is None:
         lines += ["", "LLM expansion not measured in this run (`--no-llm`, or no GGUF model or llama-cpp-python)."]
@@ -163,15 +164,15 @@ def section(results: dict) -> str:
     lines += ["", f"LLM expansion, {r['model']} (llama-cpp-python), {r['images']} image(s), {r['requests']} requests, "
               f"threads {r['threads'] or 'default'}; the reference is llama-cpp-python's own generation on the same "
               "model and requests in the same run.", "",
-              "| run | completion tokens | s | tokens/s | / llama-cpp-python alone |", "|---|---:|---:|---:|---:|",
-              f"| llama-cpp-python alone, prompt prefix reused (reference) | {raw['completion_tokens']} | "
-              f"{raw['seconds']:.2f} | {raw['tokens_per_s']:.1f} | 1.00 |",
-              f"| llama-cpp-python alone, every prompt evaluated from its first token | {reset['completion_tokens']} | "
-              f"{reset['seconds']:.2f} | {reset['tokens_per_s']:.1f} | "
-              f"{reset['tokens_per_s'] / raw['tokens_per_s']:.2f} |",
-              f"| the whole stage (`expand_pairs`: prompts, grammar, cache, checks, retries) | "
-              f"{stage['completion_tokens']} | {stage['seconds']:.2f} | {stage['tokens_per_s']:.1f} | "
-              f"{r['stage_tokens_per_s_over_raw']:.2f} |", "",
+              markdown_table(["run", "completion tokens", "s", "tokens/s", "/ llama-cpp-python alone"], [
+                  ["llama-cpp-python alone, prompt prefix reused (reference)", raw["completion_tokens"],
+                   f"{raw['seconds']:.2f}", f"{raw['tokens_per_s']:.1f}", "1.00"],
+                  ["llama-cpp-python alone, every prompt evaluated from its first token", reset["completion_tokens"],
+                   f"{reset['seconds']:.2f}", f"{reset['tokens_per_s']:.1f}",
+                   f"{reset['tokens_per_s'] / raw['tokens_per_s']:.2f}"],
+                  ["the whole stage (`expand_pairs`: prompts, grammar, cache, checks, retries)",
+                   stage["completion_tokens"], f"{stage['seconds']:.2f}", f"{stage['tokens_per_s']:.1f}",
+                   f"{r['stage_tokens_per_s_over_raw']:.2f}"]], "lrrrr"), "",
               f"- Share of the stage's time outside llama.cpp: {100 * r['stage_overhead_share']:.2f} % "
               f"({stage['attempts']} attempts, {stage['failed']} fell back to the template, {sum(stage['rejected'].values())} attempts rejected).",
               f"- Rerun answered from the cache: {r['cached_rerun_seconds'] * 1000:.1f} ms "

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's helpers
-from results import provenance, write_section  # noqa: E402
+from results import markdown_table, provenance, write_section  # noqa: E402
 
 
 def bare_loop(pipeline, prompts, seeds, settings) -> float:
@@ -155,15 +155,15 @@ def main() -> None:
         check = time.perf_counter() - started
         assert summary.finished_before == n and summary.generated == 0
 
-    table = ["| run (one process) | ms/image | / bare pipeline loop |", "|---|---:|---:|"]
-    table += [f"| {name} | {seconds * 1000:.1f} | {ratio} |" for name, seconds, ratio in rows]
+    table = markdown_table(["run (one process)", "ms/image", "/ bare pipeline loop"],
+                           [[name, f"{seconds * 1000:.1f}", ratio] for name, seconds, ratio in rows], "lrr")
     body = f"""\
 {provenance()}
 Tiny random Stable Diffusion pipeline (`weights tiny`), {args.size} px, {args.steps} steps, {n_prompts * per_prompt} images
 per run, median of {args.repeats} runs alternating with the bare loop; torch {torch.__version__} on the CPU,
 {torch.get_num_threads()} threads. Steady state: first to last image of a run (pipeline building apart).
 
-{chr(10).join(table)}
+{table}
 
 - Within each `run_generate` run, time per image / time inside the pipeline call: {machinery:.3f}
   (the machinery's cost measured in the same run, so machine noise between runs drops out).

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's helpers (also in spawned children)
-from results import provenance, write_section  # noqa: E402
+from results import markdown_table, provenance, write_section  # noqa: E402
 
 
 def measure(preset: str, steps: int, batch: int, queue) -> None:
@@ -78,18 +78,19 @@ def main() -> None:
     print(f"ratio small/tiny: step time {small['step_s'] / tiny['step_s']:.1f}x, "
           f"peak memory {small['peak_rss_mb'] / tiny['peak_rss_mb']:.1f}x")
     print(json.dumps(results))
-    table = ["| preset | median step s | peak RSS MB | parameters M (trainable) | encoder blocks frozen "
-             "| step / tiny step | peak RSS / tiny |", "|---|---:|---:|---|---:|---:|---:|"]
-    table += [f"| `{r['preset']}` | {r['step_s']:.3f} | {r['peak_rss_mb']:.0f} | {r['params_m']:.2f} "
-              f"({r['trainable_m']:.2f}) | {r['frozen_blocks']} | {r['step_s'] / tiny['step_s']:.1f}x "
-              f"| {r['peak_rss_mb'] / tiny['peak_rss_mb']:.1f}x |" for r in results.values()]
+    table = markdown_table(
+        ["preset", "median step s", "peak RSS MB", "parameters M (trainable)", "encoder blocks frozen",
+         "step / tiny step", "peak RSS / tiny"],
+        [[f"`{r['preset']}`", f"{r['step_s']:.3f}", f"{r['peak_rss_mb']:.0f}",
+          f"{r['params_m']:.2f} ({r['trainable_m']:.2f})", r["frozen_blocks"], f"{r['step_s'] / tiny['step_s']:.1f}x",
+          f"{r['peak_rss_mb'] / tiny['peak_rss_mb']:.1f}x"] for r in results.values()], "lrrlrrr")
     write_section("train step", f"""\
 {provenance()}
 One training step of the MINT-IQA scorer (forward + L1 + backward + Adam, fix rate 0.7, batch {args.batch} random
 images with short prompts), median of {args.steps} steps after 2 warm-up steps, 2 torch threads, CPU. Each
 preset in its own child process (peak resident memory is its own); the reference is the `tiny` preset.
 
-""" + "\n".join(table))
+""" + table)
 
 
 if __name__ == "__main__":

@@ -38,6 +38,13 @@ def provenance(argv: list[str] | None = None) -> str:
     return f"{command_line(argv)} ({machine()}; {time.strftime('%Y-%m-%d')})."
 
 
+def markdown_table(header: list[str], rows: list[list], align: str) -> str:
+    """A Markdown table; ``align`` has one letter per column, ``l`` (text) or ``r`` (figures)."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---:" if a == "r" else "---" for a in align) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def write_section(topic: str, body: str, path: Path = RESULTS) -> None:
     """Replace (or append) the section ``## topic`` of RESULTS.md with ``body``."""
     text = path.read_text("utf-8") if path.is_file() else HEADER

@@ -27,3 +27,9 @@ def test_the_section_starts_with_the_command_that_reproduces_it():
         "`python benchmarks/bench_generate.py --images 8 --name 'a b'`"
     line = provenance([script])
     assert line.startswith("`python benchmarks/bench_generate.py` (") and "load average" in line
+
+
+def test_a_table_aligns_figures_right():
+    from results import markdown_table
+    assert markdown_table(["run", "s"], [["reference", "1.00"], ["ours", 2.5]], "lr") == \
+        "| run | s |\n|---|---:|\n| reference | 1.00 |\n| ours | 2.5 |"
