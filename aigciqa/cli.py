@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 import textwrap
 from dataclasses import dataclass
@@ -77,6 +78,12 @@ class OneLineErrorParser(argparse.ArgumentParser):
     subcommand answers this way."""
 
     def error(self, message: str):
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if choice:  # argparse lists the choices; the registries' "did you mean" names the close ones first
+            from aigciqa.registry import did_you_mean
+            hint = did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
+            at = message.index(" (choose from ", choice.start())
+            message = message[:at] + hint + message[at:]
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
     def parse_args(self, args=None, namespace=None):

@@ -77,7 +77,7 @@ def test_every_command_answers_a_usage_error_with_one_line_and_status_2(words, c
 
 @pytest.mark.parametrize("argv, prog, says", [
     ([], "aigciqa", "required: COMMAND"),
-    (["buildmos", "DB"], "aigciqa", "invalid choice: 'buildmos'"),
+    (["buildmos", "DB"], "aigciqa", "invalid choice: 'buildmos'; did you mean 'build-mos'"),
     (["build-mos"], "aigciqa build-mos", "required: DB"),
     (["build-mos", "DB", "--scale", "5", "1"], "aigciqa build-mos", "LOW must be below HIGH"),
     (["train", "scorer", "DB", "--split", "split1", "--epochs", "0"], "aigciqa train scorer",
