@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 import textwrap
 from dataclasses import dataclass
@@ -68,6 +69,38 @@ example:
   aigciqa import aigciqa2023 SRC db/        # the published AIGCIQA2023 annotations
   aigciqa info db/                          # what the folder holds and what can run next
 """
+
+
+class OneLineErrorParser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line on stderr, ``aigciqa COMMAND: error: ...`` with
+    where to read the usage, and exit status 2 (argparse prints its whole usage block first). Subparsers
+    inherit the class (``add_subparsers`` makes parsers of the parent's type), so every command and
+    subcommand answers this way."""
+
+    def error(self, message: str):
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)$", message)
+        if choice:  # argparse lists the choices; the registries' "did you mean" names the close ones first
+            from aigciqa.registry import did_you_mean
+            hint = did_you_mean(choice.group(1), re.findall(r"'([^']*)'", choice.group(2)))
+            at = message.index(" (choose from ", choice.start())
+            message = message[:at] + hint + message[at:]
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def parse_args(self, args=None, namespace=None):
+        # argparse reports unknown arguments from the top parser; name the (sub)command they were given to.
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            self.chosen_parser(parsed).error(f"unrecognized arguments: {' '.join(unknown)}")
+        return parsed
+
+    def chosen_parser(self, parsed: argparse.Namespace) -> argparse.ArgumentParser:
+        """The innermost subcommand's parser that ``parsed`` went through (self if none)."""
+        for action in self._actions:
+            if isinstance(action.choices, dict):  # a subparsers action: command word -> its parser
+                chosen = action.choices.get(getattr(parsed, action.dest, None))
+                if chosen is not None:
+                    return chosen.chosen_parser(parsed) if isinstance(chosen, OneLineErrorParser) else chosen
+        return self
 
 
 def add_command(subparsers, name: str, *, description: str, example: str, summary: str | None = None, **kwargs):
@@ -207,8 +240,8 @@ def fraction(text: str) -> float:
 def build_parser(commands=None) -> argparse.ArgumentParser:
     """The parser; ``commands`` (default: all) get their full subparser, the others only their name and
     summary, so building it imports just the stage modules it needs."""
-    parser = argparse.ArgumentParser(prog="aigciqa", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = OneLineErrorParser(prog="aigciqa", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"aigciqa {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     wanted = set(COMMANDS) if commands is None else set(commands) & set(COMMANDS)

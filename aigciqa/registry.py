@@ -15,6 +15,10 @@ def lookup(registry: Mapping[str, T], name: str, kind: str) -> T:
     key = name.strip().lower()
     if key in registry:
         return registry[key]
-    close = difflib.get_close_matches(key, list(registry), n=3, cutoff=0.5)
-    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
-    raise InputError(f"unknown {kind} '{name}'{hint} (known: {', '.join(sorted(registry))})")
+    raise InputError(f"unknown {kind} '{name}'{did_you_mean(key, registry)} (known: {', '.join(sorted(registry))})")
+
+
+def did_you_mean(name: str, known) -> str:
+    """``"; did you mean 'a' or 'b'?"`` with the known names closest to ``name``, or "" when none is close."""
+    close = difflib.get_close_matches(name, list(known), n=3, cutoff=0.5)
+    return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""

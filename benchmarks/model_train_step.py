@@ -4,6 +4,8 @@ Each preset runs in its own child process (so peak resident memory is its own): 
 the paper's fix rate 0.7, then time forward + L1 loss + backward + Adam step on a batch of 8 random
 images with short prompts, after warm-up steps. Prints absolute numbers and the small/tiny ratios.
 
+Writes the "train step" section of benchmarks/RESULTS.md.
+
     python benchmarks/model_train_step.py [--steps 5] [--batch 8]
 """
 
@@ -13,7 +15,12 @@ import argparse
 import json
 import multiprocessing
 import resource
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's helpers (also in spawned children)
+from results import markdown_table, provenance, write_section  # noqa: E402
 
 
 def measure(preset: str, steps: int, batch: int, queue) -> None:
@@ -71,6 +78,19 @@ def main() -> None:
     print(f"ratio small/tiny: step time {small['step_s'] / tiny['step_s']:.1f}x, "
           f"peak memory {small['peak_rss_mb'] / tiny['peak_rss_mb']:.1f}x")
     print(json.dumps(results))
+    table = markdown_table(
+        ["preset", "median step s", "peak RSS MB", "parameters M (trainable)", "encoder blocks frozen",
+         "step / tiny step", "peak RSS / tiny"],
+        [[f"`{r['preset']}`", f"{r['step_s']:.3f}", f"{r['peak_rss_mb']:.0f}",
+          f"{r['params_m']:.2f} ({r['trainable_m']:.2f})", r["frozen_blocks"], f"{r['step_s'] / tiny['step_s']:.1f}x",
+          f"{r['peak_rss_mb'] / tiny['peak_rss_mb']:.1f}x"] for r in results.values()], "lrrlrrr")
+    write_section("train step", f"""\
+{provenance()}
+One training step of the MINT-IQA scorer (forward + L1 + backward + Adam, fix rate 0.7, batch {args.batch} random
+images with short prompts), median of {args.steps} steps after 2 warm-up steps, 2 torch threads, CPU. Each
+preset in its own child process (peak resident memory is its own); the reference is the `tiny` preset.
+
+""" + table)
 
 
 if __name__ == "__main__":

@@ -330,9 +330,7 @@ def _check_pairs(frame, card, file):
 
 
 def _check_mos(frame, card, file):
-    if "mos_range" not in card:
-        return
-    low, high = card["mos_range"]
+    low, high = card_value(card, "mos_range")  # absent: the default every other stage assumes too
     for p in card["perspectives"]:
         values = frame[f"{p}_mos"]
         outside = values.notna() & ((values < low) | (values > high))

@@ -30,6 +30,7 @@ from typing import Callable, Iterable
 import pandas as pd
 
 from aigciqa.database import DatabaseFolder, default_card
+from aigciqa.database.card import card_value
 from aigciqa.database.atomic import Transaction, write_text_atomic
 from aigciqa.database.tables import TABLES, coerce_table, read_csv_text, to_csv_text
 from aigciqa.errors import InputError
@@ -232,7 +233,7 @@ def _merge_shards(folder: DatabaseFolder, card: dict) -> dict:
 
 def _with_generators(card: dict, names: Iterable[str]) -> dict:
     card = dict(card)
-    card["generators"] = list(dict.fromkeys([*card.get("generators", []), *names]))
+    card["generators"] = list(dict.fromkeys([*card_value(card, "generators"), *names]))
     return card
 
 
@@ -274,7 +275,7 @@ def run_generate(root: str | Path, *, generators: list[str], prompts: str | None
         # The folder: created when absent (card + prompts), its prompts extended when --prompts adds some.
         if folder.exists():
             card = folder.read_card()
-            if any_tiny and not card.get("synthetic"):
+            if any_tiny and not card_value(card, "synthetic"):
                 raise InputError("tiny weights make noise images, and this folder is not marked synthetic; "
                                  "generate tiny images into a new folder", file=folder.root / "dataset.json",
                                  field="synthetic")
