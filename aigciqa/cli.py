@@ -141,6 +141,14 @@ def deprecated(old: str, new: str) -> None:
     print(f"aigciqa: deprecated: {old} will be removed in version {REMOVAL_VERSION}; use {new}", file=sys.stderr)
 
 
+def old_spelling_folder(word: str, actions) -> bool:
+    """Whether ``word``, where a subcommand is expected, is the folder of an old spelling (``train DB``)
+    rather than a mistyped subcommand (``train scorr DB``), which then gets the parser's did-you-mean."""
+    import os
+    from aigciqa.registry import did_you_mean
+    return os.path.exists(word) or not did_you_mean(word, actions)
+
+
 class DeprecatedOption(argparse.Action):
     """An old option spelling: stores into the new option's destination and prints a deprecation line."""
 

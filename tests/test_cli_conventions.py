@@ -93,6 +93,19 @@ def test_old_spellings_parse_as_the_new_ones_with_a_deprecation_line(old, check,
     assert "deprecated" in err and new in err, err
 
 
+@pytest.mark.parametrize("argv,hint", [(["annotate", "opn"], "did you mean 'open'"),
+                                        (["train", "scorr", "--split", "s"], "did you mean 'scorer'")])
+def test_a_mistyped_subcommand_gets_did_you_mean_not_the_old_spelling(argv, hint, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as stop:
+        parsed(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and hint in err and "deprecated" not in err, err
+    (tmp_path / argv[1]).mkdir()  # a folder of that name is the old spelling's DB
+    assert parsed(argv).db == argv[1]
+    assert "deprecated" in capsys.readouterr().err
+
+
 def test_new_spellings_print_no_deprecation(capsys):
     for argv in (["import", "meta-csv", "a.csv", "db", "--layout", "koniq10k", "--split-column", "fold"],
                  ["build-vqa", "db", "-o", "x.json"], ["annotate", "open", "db"], ["train", "scorer", "db", "--split", "s"],

@@ -71,9 +71,9 @@ def register(subparsers) -> None:
 
 def upgrade_argv(argv: list[str]) -> list[str]:
     """The old spelling ``annotate DB`` (the window as default action) as ``annotate open DB``."""
-    from aigciqa.cli import deprecated
+    from aigciqa.cli import deprecated, old_spelling_folder
     rest = argv[1:]
-    if rest and not rest[0].startswith("-") and rest[0] not in ACTIONS:
+    if rest and not rest[0].startswith("-") and rest[0] not in ACTIONS and old_spelling_folder(rest[0], ACTIONS):
         deprecated("'aigciqa annotate DB'", "'aigciqa annotate open DB'")
         return [argv[0], "open", *rest]
     return argv

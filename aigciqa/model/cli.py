@@ -253,8 +253,9 @@ def _deprecated_format(parser) -> None:
 def upgrade_argv(argv: list[str]) -> list[str]:
     """The old spelling ``train DB [--stage N]`` as ``train scorer|instruct|feedback DB``; the old
     ``--lora-rank`` of stage 2 (the LLM's) as ``--llm-lora-rank``."""
-    from aigciqa.cli import deprecated
-    if argv[0] != "train" or len(argv) < 2 or argv[1] in STAGE_COMMANDS.values() or argv[1].startswith("-"):
+    from aigciqa.cli import deprecated, old_spelling_folder
+    if (argv[0] != "train" or len(argv) < 2 or argv[1] in STAGE_COMMANDS.values() or argv[1].startswith("-")
+            or not old_spelling_folder(argv[1], STAGE_COMMANDS.values())):
         return argv
     rest, stage = list(argv[1:]), 1
     for k, item in enumerate(rest):
