@@ -3,6 +3,7 @@ import os
 import shutil
 import socket
 import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -188,3 +189,55 @@ def save_tiny_vlm(kind: str, folder, *, chat_template: bool = True):
 def tiny_vlm():
     """save_tiny_vlm(kind, folder, chat_template=True) -> folder."""
     return save_tiny_vlm
+def write_tiny_clip(folder: Path, *, image_size: int = 32, patch_size: int = 8, vision_layers: int = 2,
+                    seed: int = 0) -> Path:
+    """A random CLIPModel with tokenizer and image processor, saved as ``save_pretrained`` writes it."""
+    import torch
+    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTokenizer
+    torch.manual_seed(seed)
+    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1, "<unk>": 2}
+    for code in range(33, 127):  # byte-level pieces: every character alone and word-final, no merges
+        vocab.setdefault(chr(code), len(vocab))
+        vocab.setdefault(chr(code) + "</w>", len(vocab))
+    config = CLIPConfig(
+        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                         num_attention_heads=2, max_position_embeddings=77, bos_token_id=0, eos_token_id=1,
+                         pad_token_id=1),
+        vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=vision_layers,
+                           num_attention_heads=2, image_size=image_size, patch_size=patch_size),
+        projection_dim=16)
+    CLIPModel(config).save_pretrained(folder)
+    CLIPTokenizer(vocab=vocab, merges=[]).save_pretrained(folder)
+    CLIPImageProcessor(size={"shortest_edge": image_size},
+                       crop_size={"height": image_size, "width": image_size}).save_pretrained(folder)
+    return Path(folder)
+
+
+def write_tiny_blip(folder: Path, *, image_size: int = 32, patch_size: int = 8, vision_layers: int = 2,
+                    text_positions: int = 64, seed: int = 0) -> Path:
+    """A random BlipForImageTextRetrieval with its processor (BERT tokenizer), saved as ``save_pretrained`` does."""
+    import torch
+    from transformers import (BertTokenizer, BlipConfig, BlipForImageTextRetrieval, BlipImageProcessor,
+                              BlipProcessor)
+    from aigciqa.model.presets.tiny import tiny_vocab
+    torch.manual_seed(seed)
+    vocab = tiny_vocab()
+    config = BlipConfig(
+        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
+                         num_attention_heads=2, encoder_hidden_size=32, max_position_embeddings=text_positions,
+                         pad_token_id=0, bos_token_id=2, sep_token_id=3),
+        vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=vision_layers,
+                           num_attention_heads=2, image_size=image_size, patch_size=patch_size),
+        projection_dim=16, image_text_hidden_size=16)
+    BlipForImageTextRetrieval(config).save_pretrained(folder)
+    BlipProcessor(image_processor=BlipImageProcessor(size={"height": image_size, "width": image_size}),
+                  tokenizer=BertTokenizer(vocab=vocab)).save_pretrained(folder)
+    return Path(folder)
+
+
+@pytest.fixture(scope="session")
+def tiny_image_text():
+    """Writers of tiny random CLIP and BLIP folders of the published classes and layout (the baselines' and
+    the clip/blip presets' tests): ``.clip(folder, image_size=..., ...)``, ``.blip(folder, ...)``."""
+    pytest.importorskip("transformers")
+    return types.SimpleNamespace(clip=write_tiny_clip, blip=write_tiny_blip)

@@ -302,8 +302,8 @@ class BoundaryInputs:
 def scorer_boundary(model) -> tuple[object, int]:
     """(image encoder, cached steps) of a stage-1, 2 or 3 model: a stage-1 scorer's leading frozen steps;
     for stages 2 and 3, those of the stage-1 scorer they froze (recorded before freezing)."""
-    from aigciqa.model.network import MintIQA, frozen_step_count
-    if isinstance(model, MintIQA):
+    from aigciqa.model.network import MultiHeadScorer, frozen_step_count
+    if isinstance(model, MultiHeadScorer):
         return model.vision, frozen_step_count(model.vision)
     explainer = getattr(model, "explainer", model)
     return explainer.scorer.vision, explainer.boundary_steps

@@ -324,8 +324,10 @@ def register(subparsers) -> None:
     scorer.add_argument("--lora-rank", type=whole_number(0), default=0,
                         help="LoRA rank on the image encoder's attention (paper: 16); 0 = off")
     scorer.add_argument("--weights", metavar="DIR|ORG/NAME[@REV]",
-                        help="the paper preset's InstructBLIP checkpoint: a local folder or a Hub repo id (default "
-                             f"{DEFAULTS['instructblip'].spec}; HF_HUB_OFFLINE=1: the cache only; see docs/weights.md)")
+                        help="the checkpoint of a preset that loads one (paper: InstructBLIP, clip: CLIP, blip: BLIP): "
+                             "a local folder or a Hub repo id (default: the preset's, e.g. "
+                             f"{DEFAULTS['instructblip'].spec} for paper; HF_HUB_OFFLINE=1: the cache only; "
+                             "see docs/weights.md)")
     scorer.add_argument("--no-cache", action="store_true",
                         help="do not use the boundary cache (DB/cache/boundary/: the frozen image-encoder blocks' "
                              "activations, computed once per image; on by default when exact)")

@@ -88,6 +88,7 @@ def train_stage2(root, options: Stage2Options) -> TrainResult:
     check_loop_options(options)
     scorer_dir = runs.find_run(root, options.from_run, 1)
     scorer_config = runs.read_config(scorer_dir)
+    get_preset(scorer_config["preset"]).check_instruct()  # before reading anything else: nothing to write
     data = load_model_data(root, perspectives=scorer_config["perspectives"], split=options.split,
                            use_segments=scorer_config.get("segments", True), need_mos=False)
     records, vqa_sha = vqa_records(data, options.vqa)

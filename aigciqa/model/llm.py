@@ -92,7 +92,7 @@ def resolve_llm(spec: str | None, preset: str, weights: str | None = None, weigh
     if spec is None and chosen.llm_from_weights and weights:
         return checked_llm_path(Path(weights)), weights_source
     if spec is None:
-        spec = chosen.default_llm()
+        spec = chosen.llm_default()
     if spec == TINY:
         return spec, None
     resolved = resolve(spec, what="--llm", hint=WHERE)

@@ -4,6 +4,9 @@ image -> image encoder (partly frozen by the fix rate) -> image tokens
 learnable queries + prompt tokens -> InstructBLIP Q-Former (queries and text share self-attention;
 queries cross-attend to the image tokens) -> mean of the query outputs -> one regressor per perspective.
 
+Table X's backbones (:class:`ImageTextScorer`) replace the queries and Q-Former by the image-text model's
+own fusion; everything else (encoder steps, fix rate, regressors) is shared through :class:`MultiHeadScorer`.
+
 Imports torch; only the training/scoring paths import this module.
 """
 
@@ -15,22 +18,22 @@ import torch
 from torch import nn
 
 
-class MintIQA(nn.Module):
-    """Multi-perspective scorer. ``forward`` returns [batch, perspectives] scores on the normalised
-    0-1 scale, or [batch, perspectives, bins] logits when ``bins > 1`` (the cross-entropy ablation)."""
+class MultiHeadScorer(nn.Module):
+    """An image encoder, a fusion of its image tokens with the prompt into one feature vector of ``width``, and
+    one small MLP regressor per perspective (as many as the card declares) on it. ``forward`` returns
+    [batch, perspectives] scores on the normalised 0-1 scale, or [batch, perspectives, bins] logits when
+    ``bins > 1`` (the cross-entropy ablation). Subclasses define :meth:`features`; ``parts`` are their modules
+    and parameters, registered before the heads (so a seed draws the same initial weights as it always did)."""
 
-    def __init__(self, vision: nn.Module, qformer: nn.Module, *, num_queries: int, perspectives: list[str],
-                 bins: int = 1):
+    def __init__(self, vision: nn.Module, *, width: int, perspectives: list[str], bins: int = 1, **parts):
         super().__init__()
-        hidden = qformer.config.hidden_size
         self.vision = vision
-        self.qformer = qformer
+        for name, part in parts.items():
+            setattr(self, name, part)
         self.perspectives = list(perspectives)
         self.bins = bins
-        self.query_tokens = nn.Parameter(torch.randn(1, num_queries, hidden) * 0.02)
-        # One small MLP regressor per perspective, as many as the card declares.
         self.heads = nn.ModuleList(
-            nn.Sequential(nn.Linear(hidden, hidden), nn.GELU(), nn.Linear(hidden, bins))
+            nn.Sequential(nn.Linear(width, width), nn.GELU(), nn.Linear(width, bins))
             for _ in self.perspectives)
 
     def encode_image(self, pixel_values: torch.Tensor | None = None, *,
@@ -46,14 +49,12 @@ class MintIQA(nn.Module):
                 boundary: tuple[int, torch.Tensor] | None = None) -> torch.Tensor:
         if image_embeds is None:
             image_embeds = self.encode_image(pixel_values, boundary=boundary)
-        pooled = self.query_outputs(input_ids, attention_mask, image_embeds).mean(dim=1)
-        return self.regress(pooled)
+        return self.regress(self.features(input_ids, attention_mask, image_embeds))
 
-    def query_outputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                      image_embeds: torch.Tensor) -> torch.Tensor:
-        """The quality-aware query outputs [batch, queries, hidden] (stage 2 feeds them onward)."""
-        queries = self.query_tokens.expand(image_embeds.shape[0], -1, -1)
-        return qformer_queries(self.qformer, queries, input_ids, attention_mask, image_embeds)
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 image_embeds: torch.Tensor) -> torch.Tensor:
+        """[batch, width]: what the regressors see."""
+        raise NotImplementedError
 
     def regress(self, pooled: torch.Tensor) -> torch.Tensor:
         outputs = torch.stack([head(pooled) for head in self.heads], dim=1)  # [B, P, bins]
@@ -65,6 +66,40 @@ class MintIQA(nn.Module):
             return outputs
         centres = (torch.arange(self.bins, device=outputs.device, dtype=outputs.dtype) + 0.5) / self.bins
         return (outputs.softmax(dim=-1) * centres).sum(dim=-1)
+
+
+class MintIQA(MultiHeadScorer):
+    """MINT-IQA's scorer: learnable queries and the prompt through the Q-Former, the mean of the query outputs
+    to the regressors."""
+
+    def __init__(self, vision: nn.Module, qformer: nn.Module, *, num_queries: int, perspectives: list[str],
+                 bins: int = 1):
+        hidden = qformer.config.hidden_size
+        super().__init__(vision, width=hidden, perspectives=perspectives, bins=bins, qformer=qformer,
+                         query_tokens=nn.Parameter(torch.randn(1, num_queries, hidden) * 0.02))
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 image_embeds: torch.Tensor) -> torch.Tensor:
+        return self.query_outputs(input_ids, attention_mask, image_embeds).mean(dim=1)
+
+    def query_outputs(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                      image_embeds: torch.Tensor) -> torch.Tensor:
+        """The quality-aware query outputs [batch, queries, hidden] (stage 2 feeds them onward)."""
+        queries = self.query_tokens.expand(image_embeds.shape[0], -1, -1)
+        return qformer_queries(self.qformer, queries, input_ids, attention_mask, image_embeds)
+
+
+class ImageTextScorer(MultiHeadScorer):
+    """Table X's backbones: the regressors added directly to an image-text model (CLIP, BLIP), whose own
+    fusion of image tokens and prompt (a module with ``width`` and ``forward(input_ids, attention_mask,
+    image_embeds) -> [batch, width]``, see :mod:`.image_text`) gives the features. No queries."""
+
+    def __init__(self, vision: nn.Module, fusion: nn.Module, *, perspectives: list[str], bins: int = 1):
+        super().__init__(vision, width=fusion.width, perspectives=perspectives, bins=bins, fusion=fusion)
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                 image_embeds: torch.Tensor) -> torch.Tensor:
+        return self.fusion(input_ids, attention_mask, image_embeds)
 
 
 def qformer_queries(qformer: nn.Module, queries: torch.Tensor, input_ids: torch.Tensor,
@@ -127,7 +162,7 @@ def frozen_layer_count(fix_rate: float, n_layers: int) -> int:
     return min(n_layers, int(math.floor(fix_rate * n_layers + 1e-9)))
 
 
-def apply_fix_rate(model: MintIQA, fix_rate: float) -> int:
+def apply_fix_rate(model: MultiHeadScorer, fix_rate: float) -> int:
     """Freeze the patch embedding and the lowest blocks of the image encoder; returns frozen blocks.
 
     A fix rate of 1 freezes the whole encoder, final norm included (then its outputs can be cached).
@@ -150,5 +185,5 @@ def apply_fix_rate(model: MintIQA, fix_rate: float) -> int:
     return n_frozen
 
 
-def encoder_fully_frozen(model: MintIQA) -> bool:
+def encoder_fully_frozen(model: MultiHeadScorer) -> bool:
     return not any(p.requires_grad for p in model.vision.parameters())

@@ -187,13 +187,13 @@ def build_model(config: dict, *, pretrained: bool, seed: int = 0):
     Returns (model, tokenizer, preset, frozen_blocks).
     """
     import torch
-    from aigciqa.model.network import MintIQA, apply_fix_rate
+    from aigciqa.model.network import apply_fix_rate
     preset = get_preset(config["preset"])
     torch.manual_seed(seed)
     weights = preset.local_weights(config)
-    vision, qformer, tokenizer = preset.components(pretrained=pretrained, weights=weights)
-    model = MintIQA(vision, qformer, num_queries=config["num_queries"], perspectives=config["perspectives"],
-                    bins=config["bins"])
+    vision, fusion, tokenizer = preset.components(pretrained=pretrained, weights=weights)
+    model = preset.scorer(vision, fusion, num_queries=config["num_queries"], perspectives=config["perspectives"],
+                          bins=config["bins"])
     if pretrained:
         start_queries(model, preset, weights)
     frozen = apply_fix_rate(model, config["fix_rate"])

@@ -74,6 +74,13 @@ DEFAULTS: dict[str, DefaultWeights] = {entry.name: entry for entry in (
                    allow=("*.json", "*.safetensors", "*.model", "*.txt", "qformer_tokenizer/*"),
                    licence="other (Vicuna-7B v1.1: Llama 1 non-commercial terms; see the model card)",
                    size="31.7 GB (fp32 safetensors, 4 shards; 15.9 GB in memory as bf16)"),
+    DefaultWeights("clip", "train", "the clip preset (Table X): CLIP ViT-L/14, 224 px, with its text encoder",
+                   "openai/clip-vit-large-patch14", allow=("*.json", "*.txt", "model.safetensors"), licence="MIT",
+                   size="1.71 GB (fp32 safetensors)"),
+    DefaultWeights("blip", "train", "the blip preset (Table X): BLIP ViT-L, 384 px, with its image-grounded text "
+                   "encoder (image-text matching, COCO)", "Salesforce/blip-itm-large-coco",
+                   allow=("*.json", "*.txt", "model.safetensors"), licence="BSD-3-Clause",
+                   size="1.78 GB (fp32 safetensors)"),
     DefaultWeights("llama-3.1-8b-instruct", "build-vqa", "LLaMA-class instruct GGUF for pair expansion and "
                    "prompt segmentation (--llm llama-3.1-8b-instruct)", "bartowski/Meta-Llama-3.1-8B-Instruct-GGUF",
                    filename="Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf", licence="Llama 3.1 Community License",

@@ -9,48 +9,13 @@ from PIL import Image
 
 
 @pytest.fixture(scope="session")
-def tiny_clip(tmp_path_factory) -> Path:
-    import torch
-    from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel, CLIPTokenizer
-    folder = tmp_path_factory.mktemp("tiny-clip")
-    torch.manual_seed(0)
-    vocab = {"<|startoftext|>": 0, "<|endoftext|>": 1, "<unk>": 2}
-    for code in range(33, 127):  # byte-level pieces: every character alone and word-final, no merges
-        vocab.setdefault(chr(code), len(vocab))
-        vocab.setdefault(chr(code) + "</w>", len(vocab))
-    config = CLIPConfig(
-        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-                         num_attention_heads=2, max_position_embeddings=77, bos_token_id=0, eos_token_id=1,
-                         pad_token_id=1),
-        vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=32, patch_size=8),
-        projection_dim=16)
-    CLIPModel(config).save_pretrained(folder)
-    CLIPTokenizer(vocab=vocab, merges=[]).save_pretrained(folder)
-    CLIPImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}).save_pretrained(folder)
-    return folder
+def tiny_clip(tmp_path_factory, tiny_image_text) -> Path:
+    return tiny_image_text.clip(tmp_path_factory.mktemp("tiny-clip"))
 
 
 @pytest.fixture(scope="session")
-def tiny_blip(tmp_path_factory) -> Path:
-    import torch
-    from transformers import (BertTokenizer, BlipConfig, BlipForImageTextRetrieval, BlipImageProcessor,
-                              BlipProcessor)
-    from aigciqa.model.presets.tiny import tiny_vocab
-    folder = tmp_path_factory.mktemp("tiny-blip")
-    torch.manual_seed(0)
-    vocab = tiny_vocab()
-    config = BlipConfig(
-        text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=37, num_hidden_layers=2,
-                         num_attention_heads=2, encoder_hidden_size=32, max_position_embeddings=64,
-                         pad_token_id=0, bos_token_id=2, sep_token_id=3),
-        vision_config=dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=2,
-                           image_size=32, patch_size=8),
-        projection_dim=16, image_text_hidden_size=16)
-    BlipForImageTextRetrieval(config).save_pretrained(folder)
-    BlipProcessor(image_processor=BlipImageProcessor(size={"height": 32, "width": 32}),
-                  tokenizer=BertTokenizer(vocab=vocab)).save_pretrained(folder)
-    return folder
+def tiny_blip(tmp_path_factory, tiny_image_text) -> Path:
+    return tiny_image_text.blip(tmp_path_factory.mktemp("tiny-blip"))
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,8 @@ and all of them go through the same model code.
 - ``tiny``: random tiny weights built in code, for tests and the demo (:mod:`.tiny`).
 - ``small``: real pretrained weights that registry packages ship, for offline CPU work (:mod:`.small`).
 - ``paper``: InstructBLIP's vision tower and Q-Former from a local checkpoint folder (:mod:`.paper`).
+- ``clip``, ``blip``: Table X's backbones, the image-text model itself with the regressors added directly
+  (:mod:`.clip`, :mod:`.blip`; their ``build_scorer`` hook replaces the Q-Former scorer).
 
 Adding a preset: a module defining ``PRESET`` and its name in :data:`PRESET_MODULES`. transformers is
 imported inside the builders only, so this registry is cheap to read (the command line's choices)."""
@@ -17,7 +19,7 @@ from aigciqa.model.presets.base import Preset
 from aigciqa.registry import lookup
 
 # The registry: one module of this package per preset, in the order --help lists them.
-PRESET_MODULES = ("tiny", "small", "paper")
+PRESET_MODULES = ("tiny", "small", "paper", "clip", "blip")
 
 
 @lru_cache(maxsize=1)

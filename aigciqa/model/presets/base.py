@@ -1,5 +1,6 @@
 """What a backbone preset is: data (sizes, normalisation, description, install hint) with its behaviour
-(the builders of its image encoder, Q-Former and tokenizer, its default LLM and its initial queries).
+(the builders of its image encoder, Q-Former (or other fusion of image and prompt) and tokenizer, of the
+scorer around them, its default LLM and its initial queries).
 
 The model code never asks which preset it has: it calls these. A new preset is one module defining a
 ``PRESET`` and one line in :data:`aigciqa.model.presets.PRESET_MODULES` (see CONTRIBUTING.md)."""
@@ -29,6 +30,18 @@ def no_initial_queries(weights):
     return None
 
 
+def qformer_scorer(vision, qformer, *, num_queries: int, perspectives: list[str], bins: int):
+    """MINT-IQA's scorer: learnable queries and the prompt through the Q-Former, one regressor per perspective."""
+    from aigciqa.model.network import MintIQA
+    return MintIQA(vision, qformer, num_queries=num_queries, perspectives=perspectives, bins=bins)
+
+
+def fused_scorer(vision, fusion, *, num_queries: int, perspectives: list[str], bins: int):
+    """Table X's backbones: the regressors added directly to the image-text model's own fusion (no queries)."""
+    from aigciqa.model.network import ImageTextScorer
+    return ImageTextScorer(vision, fusion, perspectives=perspectives, bins=bins)
+
+
 def needs_llm_option(name: str) -> Callable[[], str]:
     """A default-LLM function for a preset without one: the error says to pass --llm."""
     def default_llm() -> str:
@@ -45,13 +58,17 @@ class Preset:
     std: tuple[float, float, float]
     max_text_tokens: int
     num_queries: int
-    # (pretrained, weights folder or None) -> (image encoder, Q-Former, tokenizer); pretrained=False builds
-    # the same architecture with random weights (before a checkpoint is loaded, skipping slow conversions).
+    # (pretrained, weights folder or None) -> (image encoder, Q-Former or other fusion, tokenizer);
+    # pretrained=False builds the same architecture with random weights (before a checkpoint is loaded,
+    # skipping slow conversions).
     build: Callable
-    # (pretrained, weights) -> a Q-Former initialised as the preset initialises its own (stage 2's).
-    build_qformer: Callable
+    # (pretrained, weights) -> a Q-Former initialised as the preset initialises its own (stage 2's);
+    # None: the preset has no Q-Former, and stages 2 and 3 refuse its scorers (see check_instruct).
+    build_qformer: Callable | None = None
     # () -> the --llm spec stage 2 uses when none is given ("tiny", a path), or an InputError.
-    default_llm: Callable[[], str]
+    default_llm: Callable[[], str] | None = None
+    # (image encoder, build's second component, num_queries=, perspectives=, bins=) -> the stage-1 scorer.
+    build_scorer: Callable = qformer_scorer
     # (weights folder) -> a tensor to start the queries from, or None.
     initial_queries: Callable = no_initial_queries
     needs: tuple[str, ...] = ()  # import names of the packages holding its weights
@@ -96,6 +113,23 @@ class Preset:
         self.check_installed()
         return self.build(pretrained, weights)
 
+    def scorer(self, vision, fusion, *, num_queries: int, perspectives: list[str], bins: int):
+        """The stage-1 scorer around the components :meth:`components` built."""
+        return self.build_scorer(vision, fusion, num_queries=num_queries, perspectives=perspectives, bins=bins)
+
+    def check_instruct(self) -> None:
+        """An InputError when stage 2 (and so stage 3) cannot start from this preset's scorers."""
+        if self.build_qformer is None or self.default_llm is None:
+            raise InputError(f"preset '{self.name}' has no Q-Former to instruction-tune: stages 2 and 3 (train "
+                             "instruct, train feedback) start from a scorer trained with a Q-Former preset "
+                             "(see train scorer --help)")
+
     def qformer(self, *, pretrained: bool = True, weights=None):
+        self.check_instruct()
         self.check_installed()
         return self.build_qformer(pretrained, weights)
+
+    def llm_default(self) -> str:
+        """The --llm spec stage 2 uses when none is given."""
+        self.check_instruct()
+        return self.default_llm()
