@@ -35,7 +35,8 @@ def run_train_scorer(args) -> int:
         **_loop_options(args), preset=args.preset, split=args.split, fix_rate=args.fix_rate, loss=args.loss,
         bins=(args.bins or 5) if args.loss == "ce" else 1, segments=not args.no_segments,
         perspectives=args.perspective or None,
-        lora_rank=args.lora_rank, weights=args.weights, cache_features=not args.no_cache)
+        lora_rank=args.lora_rank, lora_blocks=args.lora_blocks, weights=args.weights,
+        cache_features=not args.no_cache)
     runs = []
     with _train_lock(args.db):
         if args.per_perspective:
@@ -317,7 +318,12 @@ def register(subparsers) -> None:
     scorer.add_argument("--per-perspective", action="store_true",
                         help="one model per perspective instead of joint training")
     scorer.add_argument("--lora-rank", type=whole_number(0), default=0,
-                        help="LoRA rank on the image encoder's attention (paper: 16); 0 = off")
+                        help="LoRA rank on the image encoder's attention (paper: 16); 0 = off. The encoder's own "
+                             "weights are then frozen and the adapters train")
+    scorer.add_argument("--lora-blocks", choices=("trainable", "all"), default="trainable",
+                        help="which blocks LoRA adapts: those above the fix-rate boundary (default; the frozen ones "
+                             "below stay cached) or all (runs recorded before this option; only the patch embedding "
+                             "is cached then)")
     scorer.add_argument("--weights", metavar="DIR|ORG/NAME[@REV]",
                         help="the paper preset's InstructBLIP checkpoint: a local folder or a Hub repo id (default "
                              f"{DEFAULTS['instructblip'].spec}; HF_HUB_OFFLINE=1: the cache only; see docs/weights.md)")
