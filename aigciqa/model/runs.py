@@ -43,7 +43,8 @@ ARCHITECTURE_KEYS = ("preset", "perspectives", "bins", "lora_rank", "num_queries
 # "all" (every block, as runs did before the choice was recorded: a config without it means "all").
 LORA_BLOCKS = ("trainable", "all")
 LORA_BLOCKS_UNRECORDED = "all"
-SCORER_KEYS = (*ARCHITECTURE_KEYS, "lora_blocks", "fix_rate", "mos_range", "segments", "database", "weights", "weights_source")
+SCORER_KEYS = (*ARCHITECTURE_KEYS, "lora_blocks", "fix_rate", "mos_range", "segments", "database", "weights",
+               "weights_source")
 
 
 # The types of a run config's entries (the ones a model is rebuilt and evaluated from); checked on every

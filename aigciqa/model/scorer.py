@@ -234,7 +234,8 @@ def add_lora(model, rank: int, blocks: str = "trainable"):
     from aigciqa.model.network import vision_layers
     within = None
     if blocks == "trainable":  # called after apply_fix_rate: the blocks with trainable weights are above it
-        adapted = {id(layer) for layer in vision_layers(model.vision) if any(p.requires_grad for p in layer.parameters())}
+        adapted = {id(layer) for layer in vision_layers(model.vision)
+                   if any(p.requires_grad for p in layer.parameters())}
         within = [name for name, module in model.vision.named_modules() if id(module) in adapted]
     model.vision = inject_lora(model.vision, rank, ENCODER_PROJECTIONS, within)
     return model

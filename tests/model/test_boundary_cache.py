@@ -215,7 +215,8 @@ def test_info_reports_the_cache_size_and_removes_it(make_folder, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("fix_rate, lora", [(0.5, {}), (0.7, {}), (1.0, {}), (0.5, {"lora_rank": 2}),
-                                            (0.7, {"lora_rank": 2}), (1.0, {"lora_rank": 2, "lora_blocks": "all"})])
+                                            (0.7, {"lora_rank": 2}), (1.0, {"lora_rank": 2, "lora_blocks": "all"})],
+                         ids=["0.5", "0.7", "1.0", "0.5-lora", "0.7-lora", "1.0-lora-all"])
 def test_small_preset_cached_training_gives_the_uncached_weights(make_folder, tmp_path, fix_rate, lora):
     pytest.importorskip("onnx")
     from aigciqa.model.presets import get_preset
