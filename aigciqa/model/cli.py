@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aigciqa.common.deps import MODEL_PACKAGES, TRAIN_HINT, require
 from aigciqa.errors import InputError
+from aigciqa.model.runs import LORA_BLOCKS
 from aigciqa.weights.defaults import DEFAULTS
 
 # The training stages as subcommands of `aigciqa train`, by the number of the paper's stage.
@@ -320,7 +321,7 @@ def register(subparsers) -> None:
     scorer.add_argument("--lora-rank", type=whole_number(0), default=0,
                         help="LoRA rank on the image encoder's attention (paper: 16); 0 = off. The encoder's own "
                              "weights are then frozen and the adapters train")
-    scorer.add_argument("--lora-blocks", choices=("trainable", "all"), default="trainable",
+    scorer.add_argument("--lora-blocks", choices=LORA_BLOCKS, default="trainable",
                         help="which blocks LoRA adapts: those above the fix-rate boundary (default; the frozen ones "
                              "below stay cached) or all (runs recorded before this option; only the patch embedding "
                              "is cached then)")

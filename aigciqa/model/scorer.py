@@ -50,8 +50,7 @@ class TrainOptions(LoopOptions):
 
 # Options that must not change between a run and its resumption (they change the result).
 RESUME_KEYS = ("preset", "split", "epochs", "batch_size", "lr", "fix_rate", "loss", "bins", "segments",
-               "perspectives", "seed", "grad_accum", "lora_rank", "lora_blocks",
-               "num_queries")
+               "perspectives", "seed", "grad_accum", "lora_rank", "lora_blocks", "num_queries")
 
 
 def prepare(root, options: TrainOptions) -> tuple[ModelData, dict]:
@@ -61,6 +60,7 @@ def prepare(root, options: TrainOptions) -> tuple[ModelData, dict]:
     check_loop_options(options)
     if not 0.0 <= options.fix_rate <= 1.0:
         raise InputError(f"fix rate {options.fix_rate} is outside 0-1")
+    check_lora_options(options)
     preset = get_preset(options.preset)
     data = load_model_data(root, perspectives=options.perspectives, split=options.split,
                            use_segments=options.segments, need_mos=options.loss != "pairwise")
@@ -72,7 +72,6 @@ def prepare(root, options: TrainOptions) -> tuple[ModelData, dict]:
         check_targets(data, train_rows, "train")
         if len(data.part("val")):
             check_targets(data, data.part("val"), "val")
-    check_lora_options(options)
     bins = options.bins if options.loss == "ce" else 1
     if options.loss == "ce" and bins < 2:  # never silently another number of bins
         raise InputError(f"the cross-entropy loss needs at least 2 MOS bins, not {bins}", field="bins")
