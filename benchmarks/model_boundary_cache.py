@@ -101,9 +101,9 @@ def interleaved_pair(folders: dict, preset: str, rate: float, epochs: int) -> di
     original_fill, original_progress = boundary_cache.BoundaryInputs._fill, loop.progress_bar
 
     def timed_fill(self):
-        started, cpu = time.perf_counter(), time.process_time()
+        started = time.perf_counter()
         original_fill(self)
-        fill_seconds.append((time.perf_counter() - started, time.process_time() - cpu))
+        fill_seconds.append(time.perf_counter() - started)
 
     errors = []
 
@@ -129,8 +129,7 @@ def interleaved_pair(folders: dict, preset: str, rate: float, epochs: int) -> di
         boundary_cache.BoundaryInputs._fill, loop.progress_bar = original_fill, original_progress
     if errors:
         raise errors[0]
-    return {"epochs": turns.epoch_seconds, "cpu": turns.epoch_cpu, "fill": sum(w for w, _ in fill_seconds),
-            "fill_cpu": sum(c for _, c in fill_seconds), "steps": turns.steps}
+    return {"epochs": turns.epoch_seconds, "cpu": turns.epoch_cpu, "fill": sum(fill_seconds), "steps": turns.steps}
 
 
 def step_profile(preset_name: str, rate: float, repeats: int) -> dict:
@@ -232,7 +231,7 @@ def main() -> None:
         caches = cache_report(DatabaseFolder(folders["cached"]))
         row = {"rate": rate, "steps": figures["steps"], "wall": wall, "cpu": cpu,
                "cpu_ratios": cpu["plain"][1:] / cpu["cached"][1:], "wall_ratios": wall["plain"][1:] / wall["cached"][1:],
-               "fill": figures["fill"], "fill_cpu": figures["fill_cpu"], "bytes_per_image": caches[0]["bytes_per_image"] if caches else 0,
+               "fill": figures["fill"], "bytes_per_image": caches[0]["bytes_per_image"] if caches else 0,
                "weight_diff": weight_difference(*(folders[n] / "runs/bench/last/model.safetensors" for n in RUNS)),
                "load": os.getloadavg()[0]}
         if not args.no_profile:
@@ -240,7 +239,7 @@ def main() -> None:
         rows.append(row)
         print(f"fix rate {rate}: speed-up (CPU time) median {np.median(row['cpu_ratios']):.2f}x "
               f"[{', '.join(f'{r:.2f}' for r in row['cpu_ratios'])}], wall median {np.median(row['wall_ratios']):.2f}x "
-              f"[{', '.join(f'{r:.2f}' for r in row['wall_ratios'])}], fill {row['fill_cpu']:.2f} s CPU, "
+              f"[{', '.join(f'{r:.2f}' for r in row['wall_ratios'])}], fill {row['fill']:.2f} s, "
               f"max weight difference {row['weight_diff']:.1e}", flush=True)
         if "profile" in row:
             print("  step parts (CPU s): " + ", ".join(f"{k} {v:.3f}" for k, v in row["profile"]["parts"].items()),
@@ -263,7 +262,7 @@ def write_results(rows: list[dict], args, peak_rss_mb: float) -> None:
              "runs' final weights.",
              "",
              "| fix rate | steps/epoch | speed-up, CPU time | speed-up, wall time | epoch CPU s (no cache / cache) "
-             "| step CPU s (no cache / cache) | first epoch CPU s (no cache / cache) | fill s (CPU / wall) | cache bytes/image "
+             "| step CPU s (no cache / cache) | first epoch CPU s (no cache / cache) | fill s | cache bytes/image "
              "| max weight diff | load average |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
 
@@ -275,8 +274,7 @@ def write_results(rows: list[dict], args, peak_rss_mb: float) -> None:
         lines.append(
             f"| {r['rate']} | {r['steps']} | **{spread(r['cpu_ratios'])}** | {spread(r['wall_ratios'])} "
             f"| {plain:.2f} / {cached:.2f} | {plain / r['steps']:.2f} / {cached / r['steps']:.2f} "
-            f"| {r['cpu']['plain'][0]:.2f} / {r['cpu']['cached'][0]:.2f} | {r['fill_cpu']:.2f} / {r['fill']:.2f} "
-            f"| {r['bytes_per_image']:,} "
+            f"| {r['cpu']['plain'][0]:.2f} / {r['cpu']['cached'][0]:.2f} | {r['fill']:.2f} | {r['bytes_per_image']:,} "
             f"| {r['weight_diff']:.1e} | {r['load']:.1f} |")
     lines += ["", f"Peak RSS of the process (every run of the table; both runs of a fix rate live in it at once): "
                   f"{peak_rss_mb:.0f} MB."]
