@@ -16,7 +16,14 @@ its published configuration with random weights (speed and memory do not depend 
    answer tokens with gradients into the Q-Former and the projection. Skipped (and said so) when it
    does not fit.
 
-Only public transformers/diffusers classes are used, so the check does not depend on aigciqa's model code.
+4. The boundary cache (docs/model.md) on the `paper` preset's shapes at fix rate 0.7 (27 of 39 blocks frozen):
+   aigciqa's own scorer (``MintIQA`` on the same tower and Q-Former, ``apply_fix_rate``) and cache
+   (``BoundaryCache``: safetensors shards on disk, read memory-mapped), one training step at batch 8 with
+   and without the cache, alternated step by step: median step time and peak GPU memory of each, the
+   fill's time per image and the cache's bytes per image.
+
+Parts 1-3 use only public transformers/diffusers classes, so they do not depend on aigciqa's model code;
+part 4 measures aigciqa's cache path itself.
 Writes benchmarks/RESULTS-gpu.md (or --out). ``--dry-run`` runs the same code on the CPU with tiny
 shapes (the test suite runs it).
 
@@ -268,6 +275,85 @@ def stage2_step(dev: Device, dry_run: bool) -> dict:
             "trainable_m": sum(p.numel() for p in trainable) / 1e6}
 
 
+# ---- 4. the boundary cache on the paper preset's shapes ----------------------------------------
+CACHE_RATE = 0.7       # the paper's best fix rate (Table XII)
+CACHE_BATCHES = 2      # images cached: CACHE_BATCHES x BATCH
+CACHE_STEPS = 5        # measured steps of each kind (alternated), after one warm-up step of each
+
+
+def boundary_cache_step(dev: Device, dry_run: bool) -> dict:
+    """One training step of aigciqa's scorer with the paper's shapes at fix rate 0.7, on the boundary cache
+    (activations of the frozen steps read from safetensors shards on disk) and without it (pixels through
+    the whole tower), alternated step by step on the same model: median step time and peak memory of each."""
+    import statistics
+    import tempfile
+    import torch
+    from aigciqa.model.boundary_cache import BoundaryCache, BoundaryKey, steps_weights_sha256
+    from aigciqa.model.network import MintIQA, apply_fix_rate, frozen_step_count, run_vision_steps
+    vision, qformer, _, _, vision_config, qformer_config = build_encoder(dev, dry_run)
+    model = MintIQA(vision, qformer, num_queries=NUM_QUERIES, perspectives=["quality", "authenticity", "correspondence"])
+    model.to(dev.device).train()
+    frozen = apply_fix_rate(model, CACHE_RATE)
+    steps = frozen_step_count(model.vision)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=1e-5)
+    size = vision_config.image_size
+    images = CACHE_BATCHES * BATCH
+    pixels = torch.randn(images, 3, size, size, generator=torch.Generator().manual_seed(3))
+    instruction = instruction_batch(dev, qformer_config, BATCH)
+    target = torch.rand(BATCH, 3, device=dev.device)
+    with tempfile.TemporaryDirectory() as root:
+        started = time.perf_counter()
+        key = BoundaryKey(preset="paper (random weights)", steps=steps, image_size=size, mean=(), std=(),
+                          precision="no", weights_sha256=steps_weights_sha256(model.vision, steps))
+        key_seconds = time.perf_counter() - started
+        cache = BoundaryCache(root, key)
+        dev.sync()
+        started = time.perf_counter()
+        for start in range(0, images, BATCH):  # the fill: the frozen steps once per image, stored
+            with torch.no_grad():
+                activations = run_vision_steps(model.vision, pixels[start:start + BATCH].to(dev.device), 0, steps)
+            cache.add({f"image-{start + k}": tensor.cpu() for k, tensor in enumerate(activations)})
+        dev.sync()
+        fill_seconds = time.perf_counter() - started
+        cache_bytes = sum(f.stat().st_size for f in cache.directory.glob("shard-*.safetensors"))
+
+        def step(index: int, cached: bool) -> float:
+            rows = range((index % CACHE_BATCHES) * BATCH, (index % CACHE_BATCHES + 1) * BATCH)
+            optimizer.zero_grad(set_to_none=True)
+            if cached:  # what training reads: the shards (memory-mapped), stacked and moved to the device
+                boundary = torch.stack([cache.get(f"image-{r}") for r in rows]).to(dev.device)
+                outputs = model(instruction["input_ids"], instruction["attention_mask"], boundary=(steps, boundary))
+            else:
+                outputs = model(instruction["input_ids"], instruction["attention_mask"],
+                                pixel_values=pixels[rows.start:rows.stop].to(dev.device))
+            loss = torch.nn.functional.l1_loss(outputs, target)
+            loss.backward()
+            optimizer.step()
+            return loss.item()
+
+        peaks, times = {}, {True: [], False: []}
+        for cached in (False, True):  # warm-up (Adam's state, kernels), then the peak of one step of each kind
+            step(0, cached)
+            dev.reset()
+            step(1, cached)
+            dev.sync()
+            peaks[cached] = dev.peak_gb()
+        for index in range(2 * CACHE_STEPS):  # alternated: both kinds see the same state of the machine
+            cached = index % 2 == 1
+            dev.sync()
+            started = time.perf_counter()
+            loss = step(index // 2, cached)
+            dev.sync()
+            times[cached].append(time.perf_counter() - started)
+        assert math.isfinite(loss)
+    plain, on_cache = statistics.median(times[False]), statistics.median(times[True])
+    return {"frozen": f"{frozen}/{len(vision.encoder.layers)}", "steps": steps, "step_plain": plain,
+            "step_cached": on_cache, "speed_up": plain / on_cache, "peak_plain": peaks[False],
+            "peak_cached": peaks[True], "fill_per_image": fill_seconds / images, "key_s": key_seconds,
+            "bytes_per_image": cache_bytes / images, "images": images}
+
+
 # ---- report ------------------------------------------------------------------------------------
 def attempt(dev: Device, name: str, function, *args) -> tuple[dict | None, str]:
     """(result, '') or (None, why it did not run): an out-of-memory is a finding, not a crash."""
@@ -286,7 +372,8 @@ def attempt(dev: Device, name: str, function, *args) -> tuple[dict | None, str]:
         dev.reset()
 
 
-def report(dev: Device, dry_run: bool, sd, sd_why, encoder, stage2, stage2_why, seconds: float) -> str:
+def report(dev: Device, dry_run: bool, sd, sd_why, encoder, stage2, stage2_why, seconds: float,
+           cache=None, cache_why: str = "") -> str:
     import diffusers
     import torch
     import transformers
@@ -329,6 +416,24 @@ def report(dev: Device, dry_run: bool, sd, sd_why, encoder, stage2, stage2_why, 
                   f"{stage2['trainable_m']:.0f} M | {gb(stage2['peak_gb'])} | {stage2['step_s']:.2f} s |"]
     else:
         lines.append(f"Not measured: {stage2_why}.")
+    lines += ["", f"## Boundary cache on the `paper` preset's shapes (fix rate {CACHE_RATE})", ""]
+    if cache:
+        lines += [f"aigciqa's scorer (`MintIQA`, `apply_fix_rate`) on the tower and Q-Former above, fp32, Adam, batch "
+                  f"{BATCH}; {cache['frozen']} blocks frozen, so the cache holds the output of the first "
+                  f"{cache['steps']} steps (patch embedding and frozen blocks) for {cache['images']} images in "
+                  "`BoundaryCache` safetensors shards on disk, read memory-mapped and moved to the GPU each step. "
+                  f"Median of {CACHE_STEPS} steps of each kind, alternated; peak memory of one step of each after a "
+                  "warm-up step.", "",
+                  "| | step | peak memory |", "|---|---|---|",
+                  f"| without the cache (pixels through the whole tower) | {cache['step_plain']:.3f} s | "
+                  f"{gb(cache['peak_plain'])} |",
+                  f"| with the cache (trainable blocks on stored activations) | {cache['step_cached']:.3f} s | "
+                  f"{gb(cache['peak_cached'])} |", "",
+                  f"Speed-up per step: **{cache['speed_up']:.2f}x**. Filling the cache: {cache['fill_per_image']:.3f} s "
+                  f"per image (once); hashing the frozen weights for its key: {cache['key_s']:.1f} s (once per run); "
+                  f"{cache['bytes_per_image']:,.0f} bytes per image on disk."]
+    else:
+        lines.append(f"Not measured: {cache_why}.")
     return "\n".join(lines) + "\n"
 
 
@@ -336,7 +441,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="CPU, tiny shapes: checks the script, not a GPU")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "RESULTS-gpu.md")
-    parser.add_argument("--skip", action="append", default=[], choices=["sd", "encoder", "stage2"])
+    parser.add_argument("--skip", action="append", default=[], choices=["sd", "encoder", "stage2", "cache"])
     args = parser.parse_args(argv)
     import torch
     torch.manual_seed(0)
@@ -352,11 +457,15 @@ def main(argv: list[str] | None = None) -> int:
                for rate in PAPER_TABLE_XII_GB}
     stage2, stage2_why = (None, "skipped (--skip stage2)") if "stage2" in args.skip else \
         attempt(dev, "stage 2", stage2_step, dev, args.dry_run)
-    text = report(dev, args.dry_run, sd, sd_why, encoder, stage2, stage2_why, time.perf_counter() - started)
+    cache, cache_why = (None, "skipped (--skip cache)") if "cache" in args.skip else \
+        attempt(dev, "boundary cache", boundary_cache_step, dev, args.dry_run)
+    text = report(dev, args.dry_run, sd, sd_why, encoder, stage2, stage2_why, time.perf_counter() - started,
+                  cache, cache_why)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text, encoding="utf-8")
     print(f"wrote {args.out}")
-    failed = [name for name, (result, why) in [("sd", (sd, sd_why)), ("stage2", (stage2, stage2_why))] +
+    failed = [name for name, (result, why) in [("sd", (sd, sd_why)), ("stage2", (stage2, stage2_why)),
+                                               ("cache", (cache, cache_why))] +
               [(f"encoder {r}", encoder[r]) for r in encoder] if result is None and why.startswith("failed")]
     return 1 if failed else 0
 

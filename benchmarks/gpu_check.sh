@@ -8,4 +8,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"   # this checkout's aigciqa (parts 1 and 4 import it)
 exec timeout 470 "${PYTHON:-python3}" benchmarks/gpu_check.py "$@"

@@ -1,29 +1,36 @@
 """Benchmark of the boundary-activation cache (`aigciqa train`, preset `small` by default), as ratios within
-one run: for each fix rate, the same training with and without the cache (each in its own process, so
-peak RSS is its own), reporting
+one process, robust to the load of a shared machine.
 
-- steady-state step and epoch time (epochs after the first) and their ratio (the two runs of a fix rate run
-  at the same time, one thread each, so load from other jobs hits both),
-- the first epoch's cost of filling the cache (the fill's own time, inside the first epoch),
-- peak RSS of the whole training process,
-- cache bytes per image (files on disk / images cached),
-- the largest weight difference between the two runs' final models.
+For each fix rate, the same training with and without the cache runs in one process, in two threads that
+take turns epoch by epoch (A B, B A, A B, ...: one computes while the other waits, so each epoch has the
+machine's cores to itself, and the two epochs of a pair run seconds apart under the same load). Each
+thread keeps its own torch random state across turns, so the two runs give the weights they give alone
+(checked: the largest difference of their final weights is reported). Reported per fix rate:
+
+- the speed-up of each pair of epochs after the first (uncached epoch time / cached epoch time), in CPU time
+  (robust to other jobs) and in wall time: its
+  median, and its lowest and highest over the pairs; the median epoch and step times;
+- the first epoch's cost of filling the cache (the fill's own time, inside the first cached epoch);
+- the process's peak RSS (both runs live in it) and the cache's bytes per image;
+- where a cached step's time goes (``--profile``, on by default): the trainable encoder blocks above the
+  boundary (forward and backward), the Q-Former and heads (forward and backward), the Adam update, and the
+  frozen blocks' forward that the cache removes, each the median of repeated runs on one batch.
 
 Writes the ``## Boundary cache`` section of benchmarks/RESULTS.md.
 
-    python benchmarks/model_boundary_cache.py [--preset small] [--images 20] [--epochs 3] [--rates 0.5 0.7 0.9]
+    python benchmarks/model_boundary_cache.py [--preset small] [--images 20] [--pairs 5] [--rates 0.5 0.7 0.9]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import resource
-import subprocess
+import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -31,37 +38,171 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 TOPIC = "Boundary cache"  # its section of RESULTS.md
+RUNS = ("plain", "cached")
 
 
-def one_run(args) -> None:
-    """Train once (in this process) and print a JSON line of its figures."""
-    from aigciqa.database import DatabaseFolder
-    from aigciqa.database.info import cache_report
-    from aigciqa.model import boundary_cache
+class Turns:
+    """Epoch-by-epoch turn taking between the two training threads. A thread holds its turn from the start
+    of an epoch until the start of its next one (validation and the checkpoint write included), so nothing
+    of the other run overlaps a timed epoch; the order alternates (A B, B A, ...) so drift in the machine's
+    load hits both runs alike. Each thread's torch random state is kept across its turns."""
+
+    def __init__(self, epochs: int):
+        self.order = [name for epoch in range(epochs) for name in (RUNS if epoch % 2 == 0 else RUNS[::-1])]
+        self.position = 0
+        self.condition = threading.Condition()
+        self.rng: dict[str, object] = {}
+        self.failed = False
+        self.epoch_seconds = {name: [] for name in RUNS}  # wall time
+        self.epoch_cpu = {name: [] for name in RUNS}  # the process's CPU time (the other run waits meanwhile)
+        self.steps = 0
+
+    def take(self, name: str) -> None:
+        import torch
+        with self.condition:
+            self.condition.wait_for(lambda: self.failed or self.order[self.position] == name)
+            if self.failed:
+                raise RuntimeError("the other training thread failed")
+        if name in self.rng:
+            torch.set_rng_state(self.rng[name])
+
+    def give(self, name: str) -> None:
+        import torch
+        self.rng[name] = torch.get_rng_state()
+        with self.condition:
+            self.position += 1
+            self.condition.notify_all()
+
+    def fail(self) -> None:
+        with self.condition:
+            self.failed = True
+            self.condition.notify_all()
+
+    def epoch_batches(self, items, label, show):
+        """Stands in for the training loop's progress bar: the turn change at an epoch's start, and the
+        epoch's own time (its batches: forward, backward, update) without the wait."""
+        name = threading.current_thread().name
+        if self.epoch_seconds[name]:  # the first epoch runs in the turn the thread started with
+            self.give(name)
+            self.take(name)
+        self.steps = len(items)
+        started, cpu = time.perf_counter(), time.process_time()
+        yield from items
+        self.epoch_seconds[name].append(time.perf_counter() - started)
+        self.epoch_cpu[name].append(time.process_time() - cpu)
+
+
+def interleaved_pair(folders: dict, preset: str, rate: float, epochs: int) -> dict:
+    """Train the uncached and the cached run of a fix rate in turns; their epoch times and fill time."""
+    from aigciqa.model import boundary_cache, loop
     from aigciqa.model.scorer import TrainOptions, train
+    turns = Turns(epochs)
     fill_seconds = []
-    original_fill = boundary_cache.BoundaryInputs._fill
+    original_fill, original_progress = boundary_cache.BoundaryInputs._fill, loop.progress_bar
 
-    def timed_fill(self):  # the fill's own time (inside the first epoch)
+    def timed_fill(self):
         started = time.perf_counter()
         original_fill(self)
         fill_seconds.append(time.perf_counter() - started)
 
-    boundary_cache.BoundaryInputs._fill = timed_fill
-    started = time.perf_counter()
-    result = train(args.folder, TrainOptions(preset=args.preset, split="split1", epochs=args.epochs, batch_size=8,
-                                             fix_rate=args.rate, cache_features=args.cache, progress=False,
-                                             cpu=True, run="bench"))
-    caches = cache_report(DatabaseFolder(args.folder))
-    steps = len(result.losses) // args.epochs
-    print(json.dumps({"epochs": [h["seconds"] for h in result.history], "steps_per_epoch": steps,
-                      "wall": time.perf_counter() - started, "caches": caches, "fill": sum(fill_seconds),
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    errors = []
+
+    def run(name: str) -> None:
+        try:
+            turns.take(name)
+            train(folders[name], TrainOptions(preset=preset, split="split1", epochs=epochs, batch_size=8,
+                                              fix_rate=rate, cache_features=name == "cached", progress=False,
+                                              cpu=True, run="bench"))
+            turns.give(name)
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+            turns.fail()
+
+    boundary_cache.BoundaryInputs._fill, loop.progress_bar = timed_fill, turns.epoch_batches
+    try:
+        threads = [threading.Thread(target=run, args=(name,), name=name) for name in RUNS]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        boundary_cache.BoundaryInputs._fill, loop.progress_bar = original_fill, original_progress
+    if errors:
+        raise errors[0]
+    return {"epochs": turns.epoch_seconds, "cpu": turns.epoch_cpu, "fill": sum(fill_seconds), "steps": turns.steps}
+
+
+def step_profile(preset_name: str, rate: float, repeats: int) -> dict:
+    """Median seconds of the parts of one batch-8 training step on the cache, and of the frozen forward the
+    cache removes, measured on the scorer the training builds (random images and a typical prompt)."""
+    import torch
+    from aigciqa.model.inference import encode_text
+    from aigciqa.model.network import frozen_step_count, run_vision_steps
+    from aigciqa.model.scorer import build_model
+    config = {"preset": preset_name, "perspectives": ["quality"], "bins": 1,  # as the benchmark's folder
+              "lora_rank": 0, "num_queries": 32 if preset_name != "tiny" else 4, "fix_rate": rate,
+              "mos_range": [0, 100]}
+    model, tokenizer, preset, _ = build_model(config, pretrained=True)
+    model.train()
+    steps = frozen_step_count(model.vision)
+    pixels = torch.randn(8, 3, preset.image_size, preset.image_size, generator=torch.Generator().manual_seed(0))
+    text = "a red bicycle leaning on a wall at sunset. style: photograph. content: a bicycle. atmosphere: warm"
+    input_ids, mask = encode_text(tokenizer, [text] * 8, "cpu", preset.max_text_tokens)
+    target = torch.rand(8, 1)
+    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-5, foreach=True)
+    with torch.no_grad():
+        boundary = run_vision_steps(model.vision, pixels, 0, steps)
+        embeds = run_vision_steps(model.vision, boundary, steps)
+
+    def frozen():
+        with torch.no_grad():
+            run_vision_steps(model.vision, pixels, 0, steps)
+
+    def trainable_blocks():
+        out = run_vision_steps(model.vision, boundary, steps)
+        if out.requires_grad:
+            out.sum().backward()
+
+    def qformer_and_heads():
+        torch.nn.functional.l1_loss(model(input_ids, mask, image_embeds=embeds), target).backward()
+
+    def whole(inputs):
+        def step():
+            optimizer.zero_grad()
+            torch.nn.functional.l1_loss(model(input_ids, mask, **inputs), target).backward()
+            optimizer.step()
+        return step
+
+    def adam():
+        optimizer.step()
+
+    def median_seconds(function) -> float:
+        function()  # warm-up (allocator, first-call overheads)
+        times = []
+        for _ in range(repeats):
+            started = time.process_time()  # CPU time: what the part costs, whatever else the machine runs
+            function()
+            times.append(time.process_time() - started)
+        return statistics.median(times)
+
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    parts = {"trainable encoder blocks": median_seconds(trainable_blocks),
+             "Q-Former and heads": median_seconds(qformer_and_heads)}
+    whole(inputs={"boundary": (steps, boundary)})()  # gradients in every parameter: Adam's full update
+    parts["Adam update"] = median_seconds(adam)
+    parts["cached step"] = median_seconds(whole({"boundary": (steps, boundary)}))
+    parts["uncached step"] = median_seconds(whole({"pixel_values": pixels}))
+    parts["frozen forward (removed by the cache)"] = median_seconds(frozen)
+    model.load_state_dict(state)
+    layers = len(model.vision.encoder.layer if hasattr(model.vision.encoder, "layer") else model.vision.encoder.layers)
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return {"parts": parts, "steps": steps, "layers": layers, "trainable_m": trainable / 1e6}
 
 
 def weight_difference(a: Path, b: Path) -> float:
     from safetensors.torch import load_file
     first, second = load_file(str(a)), load_file(str(b))
+    assert first.keys() == second.keys()
     return max(float((first[k].float() - second[k].float()).abs().max()) for k in first)
 
 
@@ -69,77 +210,87 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--preset", default="small")
     parser.add_argument("--images", type=int, default=20)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=5, help="pairs of epochs after the first (default 5)")
     parser.add_argument("--rates", type=float, nargs="+", default=[0.5, 0.7, 0.9])
-    parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)  # internal: one training run
-    parser.add_argument("--folder", help=argparse.SUPPRESS)
-    parser.add_argument("--rate", type=float, help=argparse.SUPPRESS)
-    parser.add_argument("--cache", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
+    parser.add_argument("--repeats", type=int, default=5, help="repetitions of each profiled part (default 5)")
+    parser.add_argument("--no-profile", action="store_true")
     args = parser.parse_args()
-    if args.one:
-        return one_run(args)
-
+    import torch
+    torch.set_num_threads(args.threads)
     sys.path.insert(0, str(HERE))
     from model_speed import build_folder  # the speed benchmark's synthetic folder (64x64 PNGs, train/val parts)
+    from aigciqa.database import DatabaseFolder
+    from aigciqa.database.info import cache_report
     base = Path(tempfile.mkdtemp(prefix="boundary-cache-"))
-    # The runs import this checkout's aigciqa (not another installed copy).
-    env = {**os.environ, "OMP_NUM_THREADS": "1",
-           "PYTHONPATH": os.pathsep.join(filter(None, [str(HERE.parent), os.environ.get("PYTHONPATH")]))}
     rows = []
     for rate in args.rates:
-        # Both runs at the same time, one thread each: they see the same machine load, so their ratio holds
-        # even when other jobs come and go (the cached run ends first; the uncached one then has the machine
-        # to itself, which favours it: the speed-up is, if anything, understated).
-        running, figures = {}, {}
-        for cache in (False, True):
-            folder = build_folder(base / f"{rate}-{cache}", args.images)
-            command = [sys.executable, str(Path(__file__).resolve()), "--one", "--folder", str(folder.root),
-                       "--rate", str(rate), "--preset", args.preset, "--epochs", str(args.epochs)]
-            running[cache] = (folder, subprocess.Popen(command + (["--cache"] if cache else []), env=env, text=True,
-                                                       stdout=subprocess.PIPE, stderr=subprocess.PIPE))
-        for cache, (folder, process) in running.items():
-            out, err = process.communicate()
-            if process.returncode:
-                raise SystemExit(f"training run failed: {err[-2000:]}")
-            figures[cache] = json.loads(out.strip().splitlines()[-1])
-            figures[cache]["weights"] = folder.root / "runs/bench/last/model.safetensors"
-        plain, cached = figures[False], figures[True]
-        steady = lambda f: float(np.mean(f["epochs"][1:]))  # noqa: E731
-        cache_entry = cached["caches"][0] if cached["caches"] else {"bytes_per_image": 0, "images": 0}
-        row = {"rate": rate, "steps": plain["steps_per_epoch"],
-               "epoch_plain": steady(plain), "epoch_cached": steady(cached),
-               "first_plain": plain["epochs"][0], "first_cached": cached["epochs"][0],
-               "rss_plain": plain["peak_rss_mb"], "rss_cached": cached["peak_rss_mb"],
-               "bytes_per_image": cache_entry["bytes_per_image"], "images": cache_entry["images"],
-               "weight_diff": weight_difference(plain["weights"], cached["weights"])}
-        row["fill"] = cached["fill"]
+        folders = {name: build_folder(base / f"{rate}-{name}", args.images).root for name in RUNS}
+        figures = interleaved_pair(folders, args.preset, rate, 1 + args.pairs)
+        wall, cpu = ({name: np.array(figures[kind][name]) for name in RUNS} for kind in ("epochs", "cpu"))
+        caches = cache_report(DatabaseFolder(folders["cached"]))
+        row = {"rate": rate, "steps": figures["steps"], "wall": wall, "cpu": cpu,
+               "cpu_ratios": cpu["plain"][1:] / cpu["cached"][1:], "wall_ratios": wall["plain"][1:] / wall["cached"][1:],
+               "fill": figures["fill"], "bytes_per_image": caches[0]["bytes_per_image"] if caches else 0,
+               "weight_diff": weight_difference(*(folders[n] / "runs/bench/last/model.safetensors" for n in RUNS)),
+               "load": os.getloadavg()[0]}
+        if not args.no_profile:
+            row["profile"] = step_profile(args.preset, rate, args.repeats)
         rows.append(row)
-        print(f"fix rate {rate}: epoch {row['epoch_plain']:.2f} s -> {row['epoch_cached']:.2f} s "
-              f"({row['epoch_plain'] / row['epoch_cached']:.2f}x), fill {row['fill']:.2f} s, "
-              f"RSS {row['rss_plain']:.0f} / {row['rss_cached']:.0f} MB, {row['bytes_per_image'] / 1e3:.0f} kB/image, "
-              f"max weight difference {row['weight_diff']:.2e}", flush=True)
-    write_results(rows, args)
+        print(f"fix rate {rate}: speed-up (CPU time) median {np.median(row['cpu_ratios']):.2f}x "
+              f"[{', '.join(f'{r:.2f}' for r in row['cpu_ratios'])}], wall median {np.median(row['wall_ratios']):.2f}x "
+              f"[{', '.join(f'{r:.2f}' for r in row['wall_ratios'])}], fill {row['fill']:.2f} s, "
+              f"max weight difference {row['weight_diff']:.1e}", flush=True)
+        if "profile" in row:
+            print("  step parts (CPU s): " + ", ".join(f"{k} {v:.3f}" for k, v in row["profile"]["parts"].items()),
+                  flush=True)
+    write_results(rows, args, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
-def write_results(rows: list[dict], args) -> None:
+def write_results(rows: list[dict], args, peak_rss_mb: float) -> None:
     lines = [f"`python benchmarks/model_boundary_cache.py --preset {args.preset} --images {args.images} "
-             f"--epochs {args.epochs} --rates {' '.join(map(str, args.rates))}` "
-             f"({platform.machine()}, {_cpus()} CPU cores shared with other work, torch CPU; "
-             f"{time.strftime('%Y-%m-%d')}). Batch 8; each configuration trains in its own process "
-             "(model build and checkpoint writes are outside the epoch times); the two runs of a fix rate run at the same "
-             "time, one thread each, so they share the machine's load. A steady epoch is the mean of "
-             "the epochs after the first; the fill time is measured around the fill itself (part of the first cached epoch).",
+             f"--pairs {args.pairs} --rates {' '.join(map(str, args.rates))} --threads {args.threads}` "
+             f"({platform.machine()}, {_cpus()} CPU cores shared with other work, {args.threads} torch thread(s); "
+             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). Batch 8. For each fix rate the uncached (A) and "
+             "the cached (B) training run in one process and take turns epoch by epoch (A B, B A, A B, ...), so each "
+             "epoch has the process to itself and the two epochs of a pair see the same machine load. The speed-up "
+             f"of a pair is A's epoch time over B's, for the {args.pairs} pairs after the first epoch: median, and "
+             "lowest-highest. CPU time (the process's) is what an epoch costs whatever else the machine runs; wall "
+             "time also carries the load of other jobs. Epoch times cover the epochs' batches (forward, backward, "
+             "update), without validation, checkpoint writes or the wait for the other run; the fill time is measured "
+             "around the fill itself (part of the first cached epoch). The max weight difference compares the two "
+             "runs' final weights.",
              "",
-             "| fix rate | steps/epoch | step s (no cache) | step s (cache) | epoch s (no cache) | epoch s (cache) "
-             "| speed-up | first epoch s (no cache / cache) | fill s | peak RSS MB (no cache / cache) "
-             "| cache bytes/image | max weight diff |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| fix rate | steps/epoch | speed-up, CPU time | speed-up, wall time | epoch CPU s (no cache / cache) "
+             "| step CPU s (no cache / cache) | first epoch CPU s (no cache / cache) | fill s | cache bytes/image "
+             "| max weight diff | load average |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def spread(ratios) -> str:
+        return f"{np.median(ratios):.2f}x ({ratios.min():.2f}-{ratios.max():.2f})"
+
     for r in rows:
+        plain, cached = float(np.median(r["cpu"]["plain"][1:])), float(np.median(r["cpu"]["cached"][1:]))
         lines.append(
-            f"| {r['rate']} | {r['steps']} | {r['epoch_plain'] / r['steps']:.2f} | {r['epoch_cached'] / r['steps']:.2f} "
-            f"| {r['epoch_plain']:.2f} | {r['epoch_cached']:.2f} | {r['epoch_plain'] / r['epoch_cached']:.2f}x "
-            f"| {r['first_plain']:.2f} / {r['first_cached']:.2f} | {r['fill']:.2f} "
-            f"| {r['rss_plain']:.0f} / {r['rss_cached']:.0f} | {r['bytes_per_image']:,} | {r['weight_diff']:.1e} |")
+            f"| {r['rate']} | {r['steps']} | **{spread(r['cpu_ratios'])}** | {spread(r['wall_ratios'])} "
+            f"| {plain:.2f} / {cached:.2f} | {plain / r['steps']:.2f} / {cached / r['steps']:.2f} "
+            f"| {r['cpu']['plain'][0]:.2f} / {r['cpu']['cached'][0]:.2f} | {r['fill']:.2f} | {r['bytes_per_image']:,} "
+            f"| {r['weight_diff']:.1e} | {r['load']:.1f} |")
+    lines += ["", f"Peak RSS of the process (every run of the table; both runs of a fix rate live in it at once): "
+                  f"{peak_rss_mb:.0f} MB."]
+    profiled = [r for r in rows if "profile" in r]
+    if profiled:
+        names = list(profiled[0]["profile"]["parts"])
+        lines += ["", f"Where a batch-8 training step's CPU time goes (median of {args.repeats} runs of each part on "
+                      "one batch of random images, same process). A cached step is the trainable encoder blocks, the "
+                      "Q-Former and heads (each forward and backward) and the Adam update; an uncached step adds the "
+                      "frozen blocks' forward:", "",
+                  "| fix rate | cached steps | trainable params | " + " | ".join(f"{n} s" for n in names) + " |",
+                  "|---|---|---|" + "---|" * len(names)]
+        for r in profiled:
+            p = r["profile"]
+            lines.append(f"| {r['rate']} | embedding + {p['steps'] - 1} of {p['layers']} blocks | "
+                         f"{p['trainable_m']:.1f} M | " + " | ".join(f"{p['parts'][n]:.3f}" for n in names) + " |")
     from results import RESULTS, write_section  # benchmarks/results.py: one section, the others kept
     write_section(TOPIC, "\n".join(lines))
     print(f"wrote the '## {TOPIC}' section of {RESULTS}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aigciqa.common.deps import MODEL_PACKAGES, TRAIN_HINT, require
 from aigciqa.errors import InputError
+from aigciqa.model.runs import LORA_BLOCKS
 from aigciqa.weights.defaults import DEFAULTS
 
 # The training stages as subcommands of `aigciqa train`, by the number of the paper's stage.
@@ -35,7 +36,8 @@ def run_train_scorer(args) -> int:
         **_loop_options(args), preset=args.preset, split=args.split, fix_rate=args.fix_rate, loss=args.loss,
         bins=(args.bins or 5) if args.loss == "ce" else 1, segments=not args.no_segments,
         perspectives=args.perspective or None,
-        lora_rank=args.lora_rank, weights=args.weights, cache_features=not args.no_cache)
+        lora_rank=args.lora_rank, lora_blocks=args.lora_blocks, weights=args.weights,
+        cache_features=not args.no_cache)
     runs = []
     with _train_lock(args.db):
         if args.per_perspective:
@@ -322,7 +324,12 @@ def register(subparsers) -> None:
     scorer.add_argument("--per-perspective", action="store_true",
                         help="one model per perspective instead of joint training")
     scorer.add_argument("--lora-rank", type=whole_number(0), default=0,
-                        help="LoRA rank on the image encoder's attention (paper: 16); 0 = off")
+                        help="LoRA rank on the image encoder's attention (paper: 16); 0 = off. The encoder's own "
+                             "weights are then frozen and the adapters train")
+    scorer.add_argument("--lora-blocks", choices=LORA_BLOCKS, default="trainable",
+                        help="which blocks LoRA adapts: those above the fix-rate boundary (default; the frozen ones "
+                             "below stay cached) or all (runs recorded before this option; only the patch embedding "
+                             "is cached then)")
     scorer.add_argument("--weights", metavar="DIR|ORG/NAME[@REV]",
                         help="the checkpoint of a preset that loads one (paper: InstructBLIP, clip: CLIP, blip: BLIP): "
                              "a local folder or a Hub repo id (default: the preset's, e.g. "

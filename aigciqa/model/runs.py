@@ -38,7 +38,13 @@ ARCHITECTURE_KEYS = ("preset", "perspectives", "bins", "lora_rank", "num_queries
 # Scorer config keys a stage-2/3 config repeats, so evaluation and scoring read it like a stage-1 config.
 # "weights" is the local checkpoint path models load from, "weights_source" what it is (repo id, revision,
 # resolved commit, sha256 of every file; see aigciqa.weights).
-SCORER_KEYS = (*ARCHITECTURE_KEYS, "fix_rate", "mos_range", "segments", "database", "weights", "weights_source")
+# Which image-encoder blocks a stage-1 run's LoRA adapts (recorded when lora_rank > 0): "trainable", the blocks
+# above the fix-rate boundary (the frozen ones below it stay as they are, so the boundary cache covers them), or
+# "all" (every block, as runs did before the choice was recorded: a config without it means "all").
+LORA_BLOCKS = ("trainable", "all")
+LORA_BLOCKS_UNRECORDED = "all"
+SCORER_KEYS = (*ARCHITECTURE_KEYS, "lora_blocks", "fix_rate", "mos_range", "segments", "database", "weights",
+               "weights_source")
 
 
 # The types of a run config's entries (the ones a model is rebuilt and evaluated from); checked on every
@@ -52,6 +58,7 @@ CONFIG_SCHEMA = {
         "perspectives": {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1},
         "bins": {"type": "integer", "minimum": 1},
         "lora_rank": {"type": "integer", "minimum": 0},
+        "lora_blocks": {"enum": [*LORA_BLOCKS, None]},  # null: no LoRA (a stage-2/3 config copies it)
         "num_queries": {"type": "integer", "minimum": 1},
         "fix_rate": {"type": "number", "minimum": 0, "maximum": 1},
         "mos_range": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
@@ -95,6 +102,8 @@ def read_config(run: Path) -> dict:
     if not (math.isfinite(low) and math.isfinite(high) and low < high):
         raise InputError(f"[{low}, {high}] must be finite with the low end below the high end", file=str(path),
                          field="mos_range")
+    if config.get("lora_rank") and not config.get("lora_blocks"):
+        config["lora_blocks"] = LORA_BLOCKS_UNRECORDED  # a run from before the choice was recorded
     return config
 
 

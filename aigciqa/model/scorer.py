@@ -40,6 +40,7 @@ class TrainOptions(LoopOptions):
     segments: bool = True  # append style/content/atmosphere to the prompt
     perspectives: list[str] | None = None
     lora_rank: int = 0
+    lora_blocks: str = "trainable"  # which encoder blocks LoRA adapts (runs.LORA_BLOCKS)
     weights: str | None = None  # the paper preset's checkpoint: a local folder or a Hub spec (aigciqa.weights)
     cache_features: bool = True
 
@@ -49,7 +50,7 @@ class TrainOptions(LoopOptions):
 
 # Options that must not change between a run and its resumption (they change the result).
 RESUME_KEYS = ("preset", "split", "epochs", "batch_size", "lr", "fix_rate", "loss", "bins", "segments",
-               "perspectives", "seed", "grad_accum", "lora_rank", "num_queries")
+               "perspectives", "seed", "grad_accum", "lora_rank", "lora_blocks", "num_queries")
 
 
 def prepare(root, options: TrainOptions) -> tuple[ModelData, dict]:
@@ -59,6 +60,7 @@ def prepare(root, options: TrainOptions) -> tuple[ModelData, dict]:
     check_loop_options(options)
     if not 0.0 <= options.fix_rate <= 1.0:
         raise InputError(f"fix rate {options.fix_rate} is outside 0-1")
+    check_lora_options(options)
     preset = get_preset(options.preset)
     data = load_model_data(root, perspectives=options.perspectives, split=options.split,
                            use_segments=options.segments, need_mos=options.loss != "pairwise")
@@ -73,11 +75,22 @@ def prepare(root, options: TrainOptions) -> tuple[ModelData, dict]:
     bins = options.bins if options.loss == "ce" else 1
     if options.loss == "ce" and bins < 2:  # never silently another number of bins
         raise InputError(f"the cross-entropy loss needs at least 2 MOS bins, not {bins}", field="bins")
-    config = {**run_options(options, exclude=("bins", "perspectives", "weights")),
+    config = {**run_options(options, exclude=("bins", "perspectives", "weights", "lora_blocks")),
+              # recorded with LoRA only (a config without it, from before the choice, means every block)
+              **({"lora_blocks": options.lora_blocks} if options.lora_rank else {}),
               "perspectives": data.perspectives, "bins": bins, "num_queries": preset.num_queries,
               "mos_range": list(data.mos_range), "database": data.card["name"],
               **preset.weights_entries(options.weights)}  # a Hub spec resolved; its commit and hashes recorded
     return data, config
+
+
+def check_lora_options(options: TrainOptions) -> None:
+    if options.lora_blocks not in runs.LORA_BLOCKS:
+        raise InputError(f"unknown LoRA blocks '{options.lora_blocks}' (known: {', '.join(runs.LORA_BLOCKS)})",
+                         field="lora_blocks")
+    if options.lora_rank and options.lora_blocks == "trainable" and options.fix_rate >= 1.0:
+        raise InputError("LoRA on the trainable blocks adapts nothing at fix rate 1 (every block is frozen): "
+                         "lower the fix rate, or adapt every block with --lora-blocks all", field="lora_blocks")
 
 
 def train(root, options: TrainOptions) -> TrainResult:
@@ -198,7 +211,7 @@ def build_model(config: dict, *, pretrained: bool, seed: int = 0):
         start_queries(model, preset, weights)
     frozen = apply_fix_rate(model, config["fix_rate"])
     if config.get("lora_rank"):
-        model = add_lora(model, config["lora_rank"])
+        model = add_lora(model, config["lora_rank"], config.get("lora_blocks") or runs.LORA_BLOCKS_UNRECORDED)
     return model, tokenizer, preset, frozen
 
 
@@ -212,10 +225,18 @@ def start_queries(model, preset, weights) -> None:
             model.query_tokens.copy_(queries)
 
 
-def add_lora(model, rank: int):
-    """LoRA (peft) on the image encoder's attention projections; the rest of the encoder stays as the fix
-    rate left it, the Q-Former, queries and regressors train fully."""
-    model.vision = inject_lora(model.vision, rank, ENCODER_PROJECTIONS)
+def add_lora(model, rank: int, blocks: str = "trainable"):
+    """LoRA (peft) on the attention projections of the image encoder's blocks: the blocks the fix rate left
+    trainable (``blocks="trainable"``) or every block (``"all"``). Either way the encoder's own weights are
+    frozen (peft): the adapters are what trains in it, while the Q-Former, queries and regressors train fully.
+    With "trainable" the blocks below the boundary stay untouched, so the boundary cache covers them."""
+    from aigciqa.model.network import vision_layers
+    within = None
+    if blocks == "trainable":  # called after apply_fix_rate: the blocks with trainable weights are above it
+        adapted = {id(layer) for layer in vision_layers(model.vision)
+                   if any(p.requires_grad for p in layer.parameters())}
+        within = [name for name, module in model.vision.named_modules() if id(module) in adapted]
+    model.vision = inject_lora(model.vision, rank, ENCODER_PROJECTIONS, within)
     return model
 
 

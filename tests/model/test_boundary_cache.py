@@ -89,25 +89,40 @@ def test_cached_training_gives_the_uncached_weights_and_runs_frozen_steps_once(m
     assert len(list(cache_root(cached_folder.root).glob("*/manifest.json"))) == 1
 
 
-def test_resume_on_the_cache_matches_an_uninterrupted_run(make_folder, tmp_path):
+@pytest.mark.parametrize("lora", [{}, {"lora_rank": 2, "fix_rate": 0.5}], ids=["plain", "lora"])
+def test_resume_on_the_cache_matches_an_uninterrupted_run(make_folder, tmp_path, lora):
     whole, parted, plain = (make_folder(tmp_path / name) for name in "abc")
-    train(whole.root, TrainOptions(epochs=3, **FAST))
-    train(parted.root, TrainOptions(epochs=3, stop_after=1, **FAST))
-    train(parted.root, TrainOptions(epochs=3, resume=True, **FAST))
-    train(plain.root, TrainOptions(epochs=3, cache_features=False, **FAST))
+    options = {**FAST, **lora}
+    train(whole.root, TrainOptions(epochs=3, **options))
+    train(parted.root, TrainOptions(epochs=3, stop_after=1, **options))
+    train(parted.root, TrainOptions(epochs=3, resume=True, **options))
+    train(plain.root, TrainOptions(epochs=3, cache_features=False, **options))
     a, b = _weights(whole.root / "runs/mint-iqa-tiny"), _weights(parted.root / "runs/mint-iqa-tiny")
     for key in a:
         assert torch.equal(a[key], b[key]), key
     assert_same_weights(a, _weights(plain.root / "runs/mint-iqa-tiny"))
 
 
-def test_lora_on_the_trainable_blocks_trains_the_same_on_the_cache(make_folder, tmp_path):
+def _cached_steps(root) -> int:
+    manifest = next(cache_root(root).glob("*/manifest.json"))
+    return json.loads(manifest.read_text())["key"]["steps"]
+
+
+# tiny has 4 blocks: fix rates 0.5 and 0.7 freeze 2 (cached: patch embedding + 2 blocks = 3 steps); with LoRA
+# on every block (the runs from before --lora-blocks) the adapters in block 0 leave only the patch embedding.
+@pytest.mark.parametrize("fix_rate, blocks, steps", [(0.5, "trainable", 3), (0.7, "trainable", 3),
+                                                     (0.7, "all", 1), (1.0, "all", 1)])
+def test_lora_trains_the_same_on_the_cache_which_covers_every_block_below_the_adapters(make_folder, tmp_path,
+                                                                                     fix_rate, blocks, steps):
     cached_folder, plain_folder = make_folder(tmp_path / "a"), make_folder(tmp_path / "b")
-    options = dict(epochs=2, fix_rate=0.7, lora_rank=2, **FAST)
+    options = dict(epochs=2, fix_rate=fix_rate, lora_rank=2, lora_blocks=blocks, **FAST)
     cached = train(cached_folder.root, TrainOptions(**options))
     plain = train(plain_folder.root, TrainOptions(cache_features=False, **options))
-    assert_same_weights(_weights(cached.run_dir), _weights(plain.run_dir))
-    assert list(cache_root(cached_folder.root).glob("*/manifest.json"))
+    for name in ("last/model.safetensors", "model.safetensors"):
+        assert_same_weights(_weights(cached.run_dir, name), _weights(plain.run_dir, name))
+    assert any("lora_" in key for key in _weights(cached.run_dir))
+    assert _cached_steps(cached_folder.root) == steps
+    assert json.loads((cached.run_dir / "config.json").read_text())["lora_blocks"] == blocks
 
 
 def test_a_stale_or_foreign_cache_is_rebuilt_not_used(make_folder, tmp_path, capsys):
@@ -199,8 +214,10 @@ def test_info_reports_the_cache_size_and_removes_it(make_folder, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fix_rate", [0.5, 0.7, 1.0])
-def test_small_preset_cached_training_gives_the_uncached_weights(make_folder, tmp_path, fix_rate):
+@pytest.mark.parametrize("fix_rate, lora", [(0.5, {}), (0.7, {}), (1.0, {}), (0.5, {"lora_rank": 2}),
+                                            (0.7, {"lora_rank": 2}), (1.0, {"lora_rank": 2, "lora_blocks": "all"})],
+                         ids=["0.5", "0.7", "1.0", "0.5-lora", "0.7-lora", "1.0-lora-all"])
+def test_small_preset_cached_training_gives_the_uncached_weights(make_folder, tmp_path, fix_rate, lora):
     pytest.importorskip("onnx")
     from aigciqa.model.presets import get_preset
     from aigciqa.errors import InputError
@@ -209,10 +226,12 @@ def test_small_preset_cached_training_gives_the_uncached_weights(make_folder, tm
     except InputError as error:
         pytest.skip(str(error))
     options = dict(epochs=2, fix_rate=fix_rate, batch_size=2, preset="small", split="split1", lr=1e-4,
-                   progress=False, cpu=True)
+                   progress=False, cpu=True, **lora)
     cached_folder = make_folder(tmp_path / "a", n_prompts=2, per_prompt=2)
     plain_folder = make_folder(tmp_path / "b", n_prompts=2, per_prompt=2)
     cached = train(cached_folder.root, TrainOptions(**options))
     plain = train(plain_folder.root, TrainOptions(cache_features=False, **options))
     assert_same_weights(_weights(cached.run_dir), _weights(plain.run_dir), atol=1e-5)
-    assert list(cache_root(cached_folder.root).glob("*/manifest.json"))
+    # 12 blocks: patch embedding + floor(rate x 12) blocks (+ the final norm at 1); LoRA on all: the embedding only
+    expected = 1 if lora.get("lora_blocks") == "all" else 14 if fix_rate == 1.0 else 1 + int(fix_rate * 12 + 1e-9)
+    assert _cached_steps(cached_folder.root) == expected

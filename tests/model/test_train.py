@@ -113,3 +113,33 @@ def test_ddp_with_two_cpu_processes(make_folder, tmp_path):
     assert done.stdout.count("mint-iqa-tiny: 2 epochs") == 1
     metrics = json.loads((folder.root / "runs/mint-iqa-tiny/metrics.json").read_text())
     assert [h["epoch"] for h in metrics["history"]] == [1, 2] and metrics["test"]["quality"]["n"] == 8
+
+
+def test_lora_adapts_the_trainable_blocks_and_runs_recorded_before_the_choice_still_load(make_folder, tmp_path):
+    folder = make_folder(tmp_path / "db")
+    lora = dict(lora_rank=2, fix_rate=0.5, **FAST)
+    new = train(folder.root, TrainOptions(epochs=1, run="new", **lora))
+    adapted = {key.split(".")[3] for key in load_file(str(new.run_dir / "model.safetensors")) if "lora_" in key}
+    assert adapted == {"2", "3"}  # tiny's 4 blocks, the lowest 2 frozen: adapters above the boundary only
+    assert json.loads((new.run_dir / "config.json").read_text())["lora_blocks"] == "trainable"
+    # A run of the earlier behaviour (LoRA on every block) whose config.json does not name the blocks.
+    old = train(folder.root, TrainOptions(epochs=2, stop_after=1, run="old", lora_blocks="all", **lora))
+    config_path = old.run_dir / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["lora_blocks"]
+    config_path.write_text(json.dumps(config))
+    assert evaluate_run(old.run_dir, folder.root, split="split1", part="test")["metrics"]["quality"]["n"] == 8
+    with pytest.raises(InputError, match=r"lora_blocks \('all' there, 'trainable' now\)"):
+        train(folder.root, TrainOptions(epochs=2, run="old", resume=True, **lora))
+    resumed = train(folder.root, TrainOptions(epochs=2, run="old", resume=True, lora_blocks="all", **lora))
+    assert [h["epoch"] for h in resumed.history] == [1, 2]
+    # Without LoRA nothing is recorded, so resuming a run of either version needs no new option.
+    assert "lora_blocks" not in json.loads((train(folder.root, TrainOptions(epochs=1, run="plain", **FAST))
+                                            .run_dir / "config.json").read_text())
+
+
+def test_lora_on_the_trainable_blocks_at_fix_rate_1_is_refused_with_a_way_out(make_folder, tmp_path):
+    folder = make_folder(tmp_path / "db")
+    with pytest.raises(InputError, match="--lora-blocks all") as error:
+        train(folder.root, TrainOptions(epochs=1, lora_rank=2, fix_rate=1.0, **FAST))
+    assert error.value.field == "lora_blocks" and not (folder.root / "runs").exists()
