@@ -248,7 +248,11 @@ class ImageReward(TransformersScorer):
 
     def load(self, path: Path) -> None:
         """A transformers BLIP folder with the head file in it, or ImageReward's own checkpoint (a file):
-        converted onto the ``base`` part's BLIP config, tokenizer and image processor."""
+        converted onto the ``base`` part's BLIP config, tokenizer and image processor. A folder without
+        config.json but with one ``*.pt`` (a snapshot of THUDM/ImageReward) means that checkpoint."""
+        checkpoints = sorted(path.glob("*.pt")) if path.is_dir() and not (path / "config.json").exists() else []
+        if len(checkpoints) == 1:
+            path = checkpoints[0]
         if path.is_dir():
             super().load(path)
             self.head = load_reward_head(path, self.model.config.text_config.hidden_size)

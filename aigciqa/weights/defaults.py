@@ -92,7 +92,8 @@ DEFAULTS: dict[str, DefaultWeights] = {entry.name: entry for entry in (
                    size="about 1.8 GB per weights format in the repo (0.47 B parameters, fp32)"),
     DefaultWeights("imagereward", "baseline", "ImageReward v1.0: its BLIP + reward MLP in one checkpoint, "
                    "converted to transformers' BLIP on load", "THUDM/ImageReward", filename="ImageReward.pt",
-                   licence="Apache-2.0", size="1.79 GB", extra={"base": "imagereward-base"}),
+                   allow=("*.pt", "*.json"), licence="Apache-2.0", size="1.79 GB",
+                   extra={"base": "imagereward-base"}),  # allow: a snapshot skips test_images.zip (1.18 GB)
     DefaultWeights("imagereward-base", "baseline", "ImageReward's transformers BLIP config, tokenizer and image "
                    "processor (blipscore's ViT-L BLIP; its weights are replaced by ImageReward.pt's)",
                    "Salesforce/blip-itm-large-coco", licence="BSD-3-Clause", size="(the blipscore download)"),

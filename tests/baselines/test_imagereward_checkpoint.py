@@ -129,6 +129,11 @@ def test_imagereward_checkpoint_scores_like_the_transformers_model(blip_with_hea
     assert converted.weights_record()["model"]["files_sha256"].keys() == {"ImageReward.pt"}
     assert np.allclose(converted.score(image_files, PROMPTS), reference, atol=1e-5)
     assert len(set(np.round(reference, 4))) == 3
+    snapshot = tmp_path / "snapshot"  # THUDM/ImageReward as a repo: the checkpoint and med_config.json
+    snapshot.mkdir()
+    shutil.copyfile(checkpoint, snapshot / "ImageReward.pt")
+    (snapshot / "med_config.json").write_text("{}")
+    assert np.allclose(scorer({"model": snapshot, "base": base}).score(image_files, PROMPTS), reference, atol=1e-5)
 
 
 def test_a_checkpoint_that_does_not_fit_is_refused_naming_its_keys(blip_with_head, tmp_path):
