@@ -8,31 +8,35 @@ from aigciqa.errors import InputError
 
 
 def parse_weights(values, names: list[str]) -> dict[str, str]:
-    """``--weights [METHOD=]DIR`` (repeatable) -> {method: DIR}; a bare DIR needs exactly one method."""
+    """``--weights [NAME=]SPEC`` (repeatable) -> {NAME: SPEC}; NAME is a method or a method's second part
+    (``aesthetic-head``); a bare SPEC needs exactly one method. SPEC: a local path or a Hub id."""
+    from aigciqa.baselines.methods import weights_names
+    accepted = weights_names(names)
     weights: dict[str, str] = {}
     for value in values or []:
-        method, separator, folder = value.partition("=")
+        name, separator, spec = value.partition("=")
         if not separator:
             if len(names) != 1:
-                raise InputError(f"--weights {value}: with several methods write METHOD=DIR "
+                raise InputError(f"--weights {value}: with several methods write METHOD=SPEC "
                                  f"(e.g. --weights {names[0]}={value})")
-            method, folder = names[0], value
-        method = method.strip().lower()
-        if method not in names:
-            raise InputError(f"--weights {value}: '{method}' is not among --method ({', '.join(names)})")
-        weights[method] = folder
+            name, spec = names[0], value
+        name = name.strip().lower()
+        if name not in accepted:
+            raise InputError(f"--weights {value}: '{name}' is not among --method ({', '.join(names)}) or their "
+                             f"weights parts ({', '.join(accepted)})")
+        weights[name] = spec
     return weights
 
 
 def run_baseline(args) -> int:
-    from aigciqa.baselines.methods import parse_methods
+    from aigciqa.baselines.methods import method_weights, parse_methods
     from aigciqa.baselines.run import BaselineOptions, evaluate_baseline, score_folder
     from aigciqa.model.cli import print_evaluation
     methods = parse_methods(args.method)
     weights = parse_weights(args.weights, [m.name for m in methods])
     results = []
     for method in methods:
-        options = BaselineOptions(weights=weights.get(method.name), split=args.split, preset=args.preset,
+        options = BaselineOptions(weights=method_weights(method.name, weights), split=args.split, preset=args.preset,
                                   batch_size=args.batch_size, cpu=args.cpu, progress=not args.quiet)
         run = score_folder(args.db, method, options)
         print(f"{method.name}: scores of every image in {run}")
@@ -76,18 +80,25 @@ def register(subparsers) -> None:
         Input: DB with images.csv and the image files; prompts.csv for the text-image methods;
         mos.csv and splits.csv (--split) for ridge and for metrics.
         Output: DB/runs/baseline-METHOD/predictions.csv (image_id, the method's score, and one
-        <perspective>_prediction column oriented so that higher is better) and config.json, per method.
+        <perspective>_prediction column oriented so that higher is better) and config.json, per method
+        (with the weights used: repo id, resolved commit and sha256 of every file).
+        Weights: the Hugging Face cache (HF_HOME; HF_HUB_OFFLINE=1 never downloads); fetch them first with
+        'aigciqa weights download clipscore' where there is a network.
         With --split (or --all-images): the metrics of 'aigciqa evaluate' on --part (default test):
         SRCC, KRCC, PLCC raw and logistic, RMSE, preference accuracy on pairs.csv; --json FILE saves them.
         Methods (see docs/baselines.md):
 """ + listing + "\n",
         example=("aigciqa baseline db/ --method niqe,brisque --split split1\n"
-                 "aigciqa baseline db/ --method clipscore --weights clipscore=models/clip-vit-large-patch14\n"
+                 "aigciqa baseline db/ --method clipscore --weights clipscore=openai/clip-vit-large-patch14\n"
+                 "aigciqa baseline db/ --method aesthetic --weights aesthetic=models/clip-l14 "
+                 "--weights aesthetic-head=models/sac+logos+ava1-l14-linearMSE.pth\n"
                  "aigciqa baseline db/ --method ridge --split split1 --preset small"))
     add_db_argument(parser)
     parser.add_argument("--method", required=True, metavar="NAME[,NAME...]", help="baseline methods (see above)")
-    parser.add_argument("--weights", action="append", metavar="[METHOD=]DIR",
-                        help="local model folder of a method (repeatable; a bare DIR with one method)")
+    parser.add_argument("--weights", action="append", metavar="[METHOD=]SPEC",
+                        help="weights of a method: a local folder/file or a Hub id ORG/NAME[@REV][:FILE] (default: "
+                             "the method's Hub id in 'aigciqa weights list'; repeatable; a bare SPEC with one method; "
+                             "second parts as aesthetic-head=, imagereward-base=, pickscore-processor=)")
     parser.add_argument("--split", metavar="COLUMN", help="splits.csv column: ridge trains on its train part; "
                         "metrics on --part")
     parser.add_argument("--part", choices=("train", "val", "test"), default="test", help="part of the split")
@@ -136,8 +147,9 @@ def register(subparsers) -> None:
                        help=f"MINT-IQA's preset and ridge's encoder (default small): {presets_help()}")
     bench.add_argument("--epochs", type=int, default=10, help="MINT-IQA epochs (default 10)")
     bench.add_argument("--lr", type=float, default=1e-5, help="MINT-IQA learning rate (default 1e-5)")
-    bench.add_argument("--weights", action="append", metavar="METHOD=DIR",
-                       help="model folder of a method (instructblip, llava: also a Hub id ORG/NAME[@REV])")
+    bench.add_argument("--weights", action="append", metavar="METHOD=SPEC",
+                       help="weights of a method: local path or Hub id ORG/NAME[@REV][:FILE] (baselines as for "
+                            "'aigciqa baseline'; instructblip, llava, mint-iqa, mint-iqa-instruct)")
     bench.add_argument("--stop-after", type=int, metavar="N", help="stop after N new method-split results")
     bench.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")
     bench.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")

@@ -21,8 +21,8 @@ class Baseline:
     description: str
     higher_is_better: bool
     needs_prompt: bool = False
-    needs_weights: bool = False
     learned: bool = False  # trained on the split's train part (needs --split and mos.csv)
+    weights_part: str = ""  # a second weights part, given as --weights <name>-<part>=SPEC (e.g. aesthetic-head)
     # (weights, device) -> an object whose score(paths, texts) gives one float per image; None when learned
     scorer: Callable | None = None
 
@@ -81,17 +81,18 @@ BASELINES: dict[str, Baseline] = {b.name: b for b in (
     Baseline("brisque", "BRISQUE (Mittal et al. 2012), the brisque package's LIVE-trained SVR; lower is better",
              False, scorer=BrisqueScorer),
     Baseline("clipscore", "cosine similarity of CLIP image and prompt embeddings", True, needs_prompt=True,
-             needs_weights=True, scorer=_transformers("ClipSimilarity", "clipscore")),
+             scorer=_transformers("ClipSimilarity", "clipscore")),
     Baseline("blipscore", "cosine similarity of BLIP image and prompt features", True, needs_prompt=True,
-             needs_weights=True, scorer=_transformers("BlipSimilarity", "blipscore")),
+             scorer=_transformers("BlipSimilarity", "blipscore")),
     Baseline("imagereward", "ImageReward: BLIP image-grounded text encoder + MLP", True, needs_prompt=True,
-             needs_weights=True, scorer=_transformers("ImageReward", "imagereward")),
+             weights_part="base", scorer=_transformers("ImageReward", "imagereward")),
     Baseline("aesthetic", "LAION aesthetic predictor: CLIP ViT-L/14 image embedding + MLP", True,
-             needs_weights=True, scorer=_transformers("Aesthetic", "aesthetic")),
+             weights_part="head", scorer=_transformers("Aesthetic", "aesthetic")),
     Baseline("hpsv2", "HPS v2: cosine similarity of the preference-tuned CLIP's embeddings", True,
-             needs_prompt=True, needs_weights=True, scorer=_transformers("ClipSimilarity", "hpsv2")),
+             needs_prompt=True, scorer=_transformers("ClipSimilarity", "hpsv2")),
     Baseline("pickscore", "PickScore: logit-scaled cosine similarity of the preference-tuned CLIP", True,
-             needs_prompt=True, needs_weights=True, scorer=_transformers("PickScore", "pickscore")),
+             needs_prompt=True, weights_part="processor",
+             scorer=_transformers("PickScore", "pickscore")),
     Baseline("ridge", "ridge regression on a preset's frozen image-encoder features, trained on --split's "
              "train part", True, learned=True),
 )}
@@ -99,6 +100,22 @@ BASELINES: dict[str, Baseline] = {b.name: b for b in (
 
 def get_baseline(name: str) -> Baseline:
     return lookup(BASELINES, name, "baseline")
+
+
+def weights_names(names: list[str]) -> dict[str, tuple[str, str]]:
+    """``--weights`` names these methods accept -> (method, part): ``clipscore`` (its model), ``aesthetic-head``."""
+    accepted = {}
+    for name in names:
+        accepted[name] = (name, "model")
+        part = BASELINES[name].weights_part if name in BASELINES else ""
+        if part:
+            accepted[f"{name}-{part}"] = (name, part)
+    return accepted
+
+
+def method_weights(method: str, given: dict[str, str]) -> dict[str, str]:
+    """The {part: spec} of one method from ``--weights`` values keyed by name (``aesthetic-head``)."""
+    return {part: given[name] for name, (_, part) in weights_names([method]).items() if given.get(name)}
 
 
 def parse_methods(text: str) -> list[Baseline]:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from aigciqa.baselines.methods import BASELINES
+from aigciqa.baselines.methods import BASELINES, method_weights
 from aigciqa.baselines.run import BaselineOptions, evaluate_baseline, read_baseline_run, run_name, score_folder
 from aigciqa.database import DatabaseFolder
 from aigciqa.database.atomic import Transaction, write_text_atomic
@@ -173,7 +173,7 @@ def _method_result(root: Path, method: str, split: str, options: BenchmarkOption
 
 
 def _baseline_options(method: str, options: BenchmarkOptions, **extra) -> BaselineOptions:
-    return BaselineOptions(weights=options.weights.get(method), preset=options.preset, batch_size=options.batch_size,
+    return BaselineOptions(weights=method_weights(method, options.weights), preset=options.preset, batch_size=options.batch_size,
                            cpu=options.cpu, progress=options.progress, **extra)
 
 

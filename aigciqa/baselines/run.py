@@ -3,7 +3,9 @@
 A baseline run is a folder ``runs/baseline-<method>/`` of the database folder, laid out like a trained
 run where it can be:
 - ``config.json``: ``{"kind": "baseline", "method", "higher_is_better", "perspectives", "mos_range",
-  "weights", ...}`` (ridge adds ``preset``, ``split`` and the chosen ``alpha`` per perspective);
+  "weights", "weights_source", ...}`` (``weights``: the model's repo id or path; ``weights_source``: per weights
+  part the spec, repo id, revision, resolved commit and sha256 of every file; ridge adds ``preset``, ``split``
+  and the chosen ``alpha`` per perspective);
 - ``predictions.csv``: ``image_id``, ``score`` (the method's own output) and ``<perspective>_prediction``
   per perspective (oriented so that higher is better: NIQE and BRISQUE negated; ridge predicts MOS).
 Both files are written together, atomically, through the database module.
@@ -12,7 +14,7 @@ Both files are written together, atomically, through the database module.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +34,7 @@ RUN_PREFIX = "baseline-"
 
 @dataclass
 class BaselineOptions:
-    weights: str | None = None  # a local model folder (transformers methods; the preset's for ridge)
+    weights: dict[str, str] = field(default_factory=dict)  # {part: local path or Hub spec}; {} = the defaults
     split: str | None = None  # ridge: the splits.csv column whose train/val parts fit it
     preset: str = "small"  # ridge: whose image encoder gives the features
     batch_size: int = 8
@@ -58,8 +60,6 @@ def score_folder(root, baseline: Baseline, options: BaselineOptions) -> Path:
     """Score every image of the folder with ``baseline`` and write its run; returns the run folder."""
     if baseline.learned and not options.split:
         raise InputError(f"baseline '{baseline.name}' is trained: give --split COLUMN (its train and val parts)")
-    if baseline.needs_weights and not options.weights:
-        raise InputError(f"baseline '{baseline.name}' needs --weights {baseline.name}=DIR (a local model folder)")
     fit_data = None
     if baseline.learned:
         fit_data = load_model_data(options.fit_root or root, split=options.split, use_segments=False,
@@ -69,14 +69,17 @@ def score_folder(root, baseline: Baseline, options: BaselineOptions) -> Path:
                             need_mos=False))
     config = {"kind": "baseline", "method": baseline.name, "description": baseline.description,
               "higher_is_better": baseline.higher_is_better, "perspectives": data.perspectives,
-              "mos_range": list(data.mos_range), "weights": str(options.weights) if options.weights else None}
+              "mos_range": list(data.mos_range), "weights": options.weights.get("model")}
     if baseline.learned:
         scores, predicted, extra = _ridge(fit_data, data, options)
         config.update(extra)
         if options.fit_root is not None:
             config["fitted_on"] = str(options.fit_root)
     else:
-        scores = _score_images(data, baseline, options)
+        scores, sources = _score_images(data, baseline, options)
+        if sources:  # what the scores were made with, next to them
+            config["weights"] = sources["model"].label
+            config["weights_source"] = {part: resolved.record() for part, resolved in sources.items()}
         oriented = scores if baseline.higher_is_better else -scores
         predicted = np.repeat(oriented[:, None], len(data.perspectives), axis=1)
     frame = pd.DataFrame({"image_id": data.image_ids, "score": scores})
@@ -89,7 +92,8 @@ def score_folder(root, baseline: Baseline, options: BaselineOptions) -> Path:
     return data.root / run
 
 
-def _score_images(data: ModelData, baseline: Baseline, options: BaselineOptions) -> np.ndarray:
+def _score_images(data: ModelData, baseline: Baseline, options: BaselineOptions) -> tuple[np.ndarray, dict]:
+    """Scores of every image, and the resolved weights of the scorer ({} for NIQE and BRISQUE)."""
     scorer = baseline.scorer(options.weights, _device(options.cpu))
     starts = range(0, len(data.paths), options.batch_size)
     if options.progress:
@@ -103,7 +107,7 @@ def _score_images(data: ModelData, baseline: Baseline, options: BaselineOptions)
     bad = np.flatnonzero(~np.isfinite(scores))
     if len(bad):
         raise InputError(f"{baseline.name} gave no finite score (constant image?)", file=str(data.paths[bad[0]]))
-    return scores
+    return scores, getattr(scorer, "sources", {})
 
 
 def _ridge(fit_data: ModelData, data: ModelData, options: BaselineOptions):
@@ -114,7 +118,7 @@ def _ridge(fit_data: ModelData, data: ModelData, options: BaselineOptions):
     check_targets(fit_data, val, "val")
 
     def features(of):
-        return encoder_features(of, options.preset, weights=options.weights, batch_size=options.batch_size * 2,
+        return encoder_features(of, options.preset, weights=options.weights.get("model"), batch_size=options.batch_size * 2,
                                 progress=options.progress)
 
     fit_features = features(fit_data)

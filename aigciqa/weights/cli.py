@@ -119,7 +119,7 @@ def register(subparsers) -> None:
         aigciqa weights verify /scratch/weights/controlnet""")
     commands = parser.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
     listing = commands.add_parser("list", help="the default weights, cached or not")
-    listing.add_argument("--stage", help="only this stage's weights (generate, train, build-vqa)")
+    listing.add_argument("--stage", help="only this stage's weights (generate, train, build-vqa, baseline)")
     listing.set_defaults(func=run_list)
     download = commands.add_parser("download", help="prefetch into the Hub cache or a folder")
     download.add_argument("names", nargs="*", metavar="NAME|SPEC", help="default names or Hub specs")

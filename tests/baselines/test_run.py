@@ -1,5 +1,6 @@
 """`aigciqa baseline`: every image scored, a run folder evaluate-style metrics read back, clear errors."""
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -10,7 +11,7 @@ import pandas as pd
 import pytest
 
 from aigciqa.baselines.cli import parse_weights
-from aigciqa.baselines.methods import get_baseline, parse_methods
+from aigciqa.baselines.methods import get_baseline, method_weights, parse_methods
 from aigciqa.baselines.run import BaselineOptions, evaluate_baseline, read_baseline_run, score_folder
 from aigciqa.errors import InputError
 from aigciqa.model.metrics import correlation_metrics
@@ -85,8 +86,32 @@ def test_bad_input_exits_2_with_one_line_and_writes_nothing(folder, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(f"aigciqa baseline: error: {broken / victim}: cannot decode the image")
     assert not (broken / "runs").exists()
-    result = aigciqa("baseline", broken, "--method", "clipscore")
-    assert result.returncode == 2 and "--weights clipscore=DIR" in result.stderr
+
+
+def test_weights_by_hub_id_offline_are_recorded_next_to_the_scores(distorted, put_in_hub_cache, tiny_clip,
+                                                                  offline_environment):
+    commit = put_in_hub_cache("test-org/tiny-clip", tiny_clip)
+    run = subprocess.run([sys.executable, "-m", "aigciqa", "baseline", str(distorted), "--method", "clipscore",
+                          "--weights", "clipscore=test-org/tiny-clip", "--quiet"], cwd=WT, capture_output=True,
+                         text=True, env=offline_environment())
+    assert run.returncode == 0, run.stderr
+    config, predictions = read_baseline_run(distorted / "runs" / "baseline-clipscore")
+    assert config["weights"] == "test-org/tiny-clip" and len(predictions) == len(pd.read_csv(distorted / "images.csv"))
+    source = config["weights_source"]["model"]
+    assert (source["repo_id"], source["revision"], source["commit"]) == ("test-org/tiny-clip", "main", commit)
+    assert source["files_sha256"]["config.json"] == hashlib.sha256((tiny_clip / "config.json").read_bytes()).hexdigest()
+
+
+def test_an_absent_repo_exits_2_with_one_line_and_writes_nothing(distorted, hub_cache, offline_environment):
+    before = sorted(p.relative_to(distorted) for p in distorted.rglob("*"))
+    for weights in (["--weights", "clipscore=test-org/absent"], []):  # given, and the default Hub id
+        run = subprocess.run([sys.executable, "-m", "aigciqa", "baseline", str(distorted), "--method", "clipscore",
+                              *weights, "--quiet"], cwd=WT, capture_output=True, text=True, env=offline_environment())
+        lines = run.stderr.strip().splitlines()
+        assert run.returncode == 2 and len(lines) == 1, run.stderr
+        assert "is not in the Hugging Face cache" in lines[0] and "HF_HUB_OFFLINE=1" in lines[0]
+    assert "repo openai/clip-vit-large-patch14" in lines[0] and "aigciqa weights download clipscore" in lines[0]
+    assert sorted(p.relative_to(distorted) for p in distorted.rglob("*")) == before
 
 
 def test_niqe_names_an_image_too_small_for_it(tmp_path):
@@ -103,7 +128,13 @@ def test_method_and_weights_arguments():
     assert methods == ["niqe", "clipscore"]
     assert parse_weights(["clipscore=/m/clip"], methods) == {"clipscore": "/m/clip"}
     assert parse_weights(["/m/clip"], methods[1:]) == {"clipscore": "/m/clip"}
-    with pytest.raises(InputError, match="METHOD=DIR"):
+    assert parse_weights(["aesthetic=org/clip", "aesthetic-head=org/h:h.pth"], ["aesthetic"]) == {
+        "aesthetic": "org/clip", "aesthetic-head": "org/h:h.pth"}
+    assert method_weights("aesthetic", {"aesthetic": "org/clip", "aesthetic-head": "h.pth", "niqe": "x"}) == {
+        "model": "org/clip", "head": "h.pth"}
+    with pytest.raises(InputError, match="clipscore-head"):
+        parse_weights(["clipscore-head=h.pth"], methods)
+    with pytest.raises(InputError, match="METHOD=SPEC"):
         parse_weights(["/m/clip"], methods)
     with pytest.raises(InputError, match="not among --method"):
         parse_weights(["pickscore=/m/p"], methods)

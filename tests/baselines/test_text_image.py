@@ -88,19 +88,52 @@ def test_head_files_are_loaded_with_weights_only(tiny_clip, tmp_path):
         load_reward_head(folder, 16)
 
 
-def test_missing_or_wrong_weights_are_named(tiny_clip, tmp_path, image_files):
-    with pytest.raises(InputError, match="--weights clipscore=DIR"):
+def test_missing_or_wrong_weights_are_named(hub_cache, tiny_clip, tmp_path, image_files):
+    # without --weights: the default Hub id, absent from the (empty, offline) cache: what to download is named
+    with pytest.raises(InputError, match=r"--weights clipscore: repo openai/clip-vit-large-patch14 revision main "
+                                         r"is not in the Hugging Face cache .*'aigciqa weights download clipscore'"):
         scorer("clipscore", None)
     with pytest.raises(InputError, match="config.json is missing"):
         scorer("clipscore", tmp_path)
-    with pytest.raises(InputError, match="Hub ids are not resolved"):
-        scorer("clipscore", "openai/clip-vit-large-patch14")
-    with pytest.raises(InputError, match="exactly one"):
-        scorer("aesthetic", tiny_clip)  # a CLIP folder without the MLP head
+    with pytest.raises(InputError, match="repo someone/absent revision main is not in the Hugging Face cache"):
+        scorer("clipscore", "someone/absent")
+    with pytest.raises(InputError, match="'aigciqa weights download aesthetic-head'"):
+        scorer("aesthetic", tiny_clip)  # a CLIP folder without the MLP head: the default head, not cached
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"not a png")
     with pytest.raises(InputError, match="broken.png: cannot decode the image"):
         scorer("clipscore", tiny_clip).score([image_files[0], broken], PROMPTS[:2])
+
+
+def test_weights_by_hub_id_come_from_the_cache_with_their_commit(put_in_hub_cache, tiny_clip, image_files,
+                                                                 tmp_path):
+    local = scorer("clipscore", tiny_clip).score(image_files, PROMPTS)
+    commit = put_in_hub_cache("test-org/tiny-clip", tiny_clip)
+    by_id = scorer("clipscore", "test-org/tiny-clip")
+    assert np.allclose(by_id.score(image_files, PROMPTS), local)
+    record = by_id.weights_record()["model"]
+    assert (record["repo_id"], record["commit"]) == ("test-org/tiny-clip", commit)
+    assert set(record["files_sha256"]) >= {"config.json", "model.safetensors"}
+    # no --weights: the method's default Hub id (here a tiny model laid out under that id)
+    put_in_hub_cache("openai/clip-vit-large-patch14", tiny_clip)
+    assert scorer("clipscore", None).weights_record()["model"]["repo_id"] == "openai/clip-vit-large-patch14"
+    # a second part by Hub file spec: the aesthetic head
+    torch.manual_seed(2)
+    torch.save(reward_head(16).state_dict(), tmp_path / "head.pth")
+    put_in_hub_cache("test-org/aesthetic-head", tmp_path / "head.pth")
+    aesthetic = scorer("aesthetic", {"model": "test-org/tiny-clip", "head": "test-org/aesthetic-head:head.pth"})
+    assert aesthetic.weights_record()["head"]["filename"] == "head.pth"
+    assert np.isfinite(aesthetic.score(image_files, None)).all()
+
+
+def test_pickscore_takes_its_processor_from_the_processor_part_when_the_folder_has_none(hub_cache, tiny_clip,
+                                                                                       tmp_path, image_files):
+    bare = tmp_path / "pickscore"
+    shutil.copytree(tiny_clip, bare, ignore=shutil.ignore_patterns("preprocessor_config.json"))
+    with pytest.raises(InputError, match="'aigciqa weights download pickscore-processor'"):
+        scorer("pickscore", bare)
+    scores = scorer("pickscore", {"model": bare, "processor": tiny_clip}).score(image_files, PROMPTS)
+    assert np.allclose(scores, scorer("pickscore", tiny_clip).score(image_files, PROMPTS))
 
 
 def test_blip_methods_read_at_most_35_prompt_tokens(tiny_blip, image_files):
