@@ -103,7 +103,8 @@ def run_benchmark(root, options: BenchmarkOptions) -> dict:
     splits = split_columns(root, options)
     results_path = out / RESULTS_FILE
     settings = {"preset": options.preset, "epochs": options.epochs, "lr": options.lr, "seed": options.seed,
-                "batch_size": options.batch_size, "cross": str(options.cross) if options.cross else None}
+                "batch_size": options.batch_size, "cross": str(options.cross) if options.cross else None,
+                "weights": dict(sorted(options.weights.items()))}
     records = _read_results(results_path, settings)
     done = {(r["method"], r["split"]) for r in records}
     new = 0
@@ -165,7 +166,8 @@ def _method_result(root: Path, method: str, split: str, options: BenchmarkOption
         result = evaluate_baseline(run, test_root, split=test_split, part="test")
     else:
         run = test_root / RUNS_DIR / run_name(method)
-        if not _covers_folder(run, test_root):  # scored once per folder, reused by every split and on resume
+        # scored once per folder (with the same weights), reused by every split and on resume
+        if not _covers_folder(run, test_root, method_weights(method, options.weights)):
             run = score_folder(test_root, BASELINES[method], _baseline_options(method, options))
         result = evaluate_baseline(run, test_root, split=test_split, part="test")
     keep = ("metrics", "preference_accuracy", "pairs", "images")
@@ -177,13 +179,16 @@ def _baseline_options(method: str, options: BenchmarkOptions, **extra) -> Baseli
                            cpu=options.cpu, progress=options.progress, **extra)
 
 
-def _covers_folder(run: Path, root: Path) -> bool:
-    """A stored baseline run that has a prediction for every image of the folder."""
+def _covers_folder(run: Path, root: Path, weights: dict[str, str]) -> bool:
+    """A stored baseline run made with ``weights`` (as given: {} = the defaults) that has a prediction for
+    every image of the folder. A run that does not record what it was given is scored again."""
     if not (run / "predictions.csv").is_file():
         return False
     try:
-        _, predictions = read_baseline_run(run)
+        config, predictions = read_baseline_run(run)
     except InputError:
+        return False
+    if config.get("weights_given") != weights:
         return False
     images = DatabaseFolder(root).read_table("images")
     return set(images["image_id"]) <= set(predictions["image_id"])

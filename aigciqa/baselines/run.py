@@ -69,7 +69,8 @@ def score_folder(root, baseline: Baseline, options: BaselineOptions) -> Path:
                             need_mos=False))
     config = {"kind": "baseline", "method": baseline.name, "description": baseline.description,
               "higher_is_better": baseline.higher_is_better, "perspectives": data.perspectives,
-              "mos_range": list(data.mos_range), "weights": options.weights.get("model")}
+              "mos_range": list(data.mos_range), "weights": options.weights.get("model"),
+              "weights_given": dict(sorted(options.weights.items()))}  # {} = the defaults; compared on reuse
     if baseline.learned:
         scores, predicted, extra = _ridge(fit_data, data, options)
         config.update(extra)

@@ -62,6 +62,29 @@ def test_stop_after_then_resume_reuses_finished_results(distorted):
                                                   progress=False))
 
 
+def test_other_weights_are_never_mixed_with_earlier_results(distorted, tiny_clip, tmp_path):
+    """Results and stored baseline scores made with other weights are refused or scored again, not reused."""
+    import shutil
+    other = Path(shutil.copytree(tiny_clip, tmp_path / "other-clip"))
+    from safetensors.torch import load_file, save_file
+    weights_file = other / "model.safetensors"
+    tensors = load_file(weights_file)
+    name = next(k for k in tensors if "visual_projection" in k)
+    tensors[name] = tensors[name] + 0.5
+    save_file(tensors, weights_file, metadata={"format": "pt"})
+
+    def options(clip, out):
+        return BenchmarkOptions(methods=["clipscore"], repeats=1, preset="tiny", progress=False, out=out,
+                                weights={"clipscore": str(clip)})
+    first = run_benchmark(distorted, options(tiny_clip, distorted / "bench-a"))
+    with pytest.raises(InputError, match="cannot resume: made with other settings, weights"):
+        run_benchmark(distorted, options(other, distorted / "bench-a"))
+    second = run_benchmark(distorted, options(other, distorted / "bench-b"))  # the stored run is scored again
+    assert first["results"][0]["metrics"] != second["results"][0]["metrics"]
+    config = json.loads((distorted / "runs" / "baseline-clipscore" / "config.json").read_text())
+    assert config["weights_given"] == {"model": str(other)}
+
+
 @pytest.mark.slow
 def test_a_killed_benchmark_resumes_where_it_stopped(distorted):
     results = distorted / "benchmark" / "results.json"
