@@ -52,6 +52,18 @@ def image_order(image_ids: list[str], seed: int) -> list[str]:
     return [image_ids[i] for i in np.random.default_rng(seed).permutation(len(image_ids))]
 
 
+def import_real_inputs(folder: Path):
+    """The real labels as build-vqa reads them, imported into ``folder`` as a user would."""
+    from aigciqa.database import DatabaseFolder
+    from aigciqa.datasets.importers import import_database
+    from aigciqa.errors import DataWarning
+    from aigciqa.qa_builder.inputs import load_inputs
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)
+        import_database("aigciqa2023", DATA, folder)
+        return load_inputs(DatabaseFolder(folder))
+
+
 def count_images(value: str) -> int | None:
     """``--images``: a positive number, or ``all`` (None)."""
     if value == "all":
@@ -243,18 +255,12 @@ def main(argv=None) -> int:
     if args.report and args.work is None:
         parser.error("--report needs --work")
     import llama_cpp
-    from aigciqa.database import DatabaseFolder
-    from aigciqa.datasets.importers import import_database
-    from aigciqa.errors import DataWarning
-    from aigciqa.qa_builder.inputs import load_inputs
     from aigciqa.qa_builder.llm import LlmCache, LlmClient
     from aigciqa.qa_builder.templates import template_pairs
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from results import machine, write_section
-    with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-        warnings.simplefilter("ignore", DataWarning)
-        import_database("aigciqa2023", DATA, Path(tmp) / "db")
-        inputs = load_inputs(DatabaseFolder(Path(tmp) / "db"))
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = import_real_inputs(Path(tmp) / "db")
         work = args.work or Path(tmp) / "work"
         work.mkdir(parents=True, exist_ok=True)
         records = template_pairs(inputs)
