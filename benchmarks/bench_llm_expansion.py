@@ -169,8 +169,14 @@ def summarize(units: list[dict]) -> dict:
                 entry[name] += delta.get(name, 0)
         for reason, n in unit["rejected"].items():
             rejected[reason] = rejected.get(reason, 0) + n
+    sessions = {}
+    for unit in units:
+        entry = sessions.setdefault(unit["session"], {"units": 0, "attempts": 0, "seconds": 0.0})
+        entry["units"] += 1
+        entry["attempts"] += sum(delta.get("attempts", 0) for delta in unit["by_task"].values())
+        entry["seconds"] += unit["seconds"]
     return {"by_task": by_task, "rejected": rejected,
-            "seconds": sum(u["seconds"] for u in units), "sessions": len({u["session"] for u in units}),
+            "seconds": sum(u["seconds"] for u in units), "sessions": dict(sorted(sessions.items())),
             "completion_tokens": sum(u["completion_tokens"] for u in units),
             "prompt_tokens": sum(u["prompt_tokens"] for u in units),
             "images": sum(1 for u in units if u["kind"] == "new_question"),
@@ -221,7 +227,10 @@ def markdown(run: dict, reference: dict | None, meta: dict, command: str) -> str
     lines += [row, "",
               f"Generation time {r['seconds']:.0f} s for {attempts} attempts ({r['seconds'] / max(attempts, 1):.2f} s "
               f"per attempt, {r['completion_tokens']} generated tokens)"
-              + (f" over {r['sessions']} resumed sessions" if r["sessions"] > 1 else "")
+              + (f" over {len(r['sessions'])} sessions (a resumed run; by start: "
+                 + "; ".join(f"{start} {v['units']} units, {v['attempts']} attempts, "
+                             f"{v['seconds'] / max(v['attempts'], 1):.2f} s per attempt"
+                             for start, v in r["sessions"].items()) + ")" if len(r["sessions"]) > 1 else "")
               + (f"; the reference without retry feedback took {reference['seconds']:.0f} s." if reference else ".")
               + " Rejected attempts by reason: "
               + (", ".join(f"{k} {v}" for k, v in sorted(r["rejected"].items(), key=lambda kv: -kv[1])) or "none")
