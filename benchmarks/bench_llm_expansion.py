@@ -14,7 +14,7 @@ paraphrases are asked first (one kind after the other, so llama.cpp reuses each 
 few-shot prefix). Every request is generated (no LLM cache).
 
 Resumable: with ``--work DIR`` each unit (a prompt, a question, an image's three new questions) is
-appended to ``DIR/requests.jsonl`` as soon as it is done, with its attempts, rejections, replies and
+appended to ``DIR/run.jsonl`` as soon as it is done, with its attempts, rejections, replies and
 seconds; a rerun with the same options skips the done units, and the figures say how many of the
 images were measured. ``--compare`` also runs the same requests without retry feedback (the previous
 prompting: a retry only changes the seed) as the reference, into ``DIR/reference.jsonl``.
