@@ -92,7 +92,9 @@ class UnitLog:
                     unit = json.loads(line)
                 except json.JSONDecodeError:
                     if number < len(lines):
-                        raise SystemExit(f"{path}: line {number}: malformed JSON (only the last line may be cut off)")
+                        print(f"{path}: line {number}: malformed JSON (only the last line may be cut off)",
+                              file=sys.stderr)
+                        raise SystemExit(2)
                     print(f"{path}: dropped the cut-off last line", file=sys.stderr)
                     continue
                 kept.append(line)
