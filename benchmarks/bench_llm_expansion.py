@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 import warnings
+from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -182,6 +183,7 @@ def summarize(units: list[dict]) -> dict:
             "completion_tokens": sum(u["completion_tokens"] for u in units),
             "prompt_tokens": sum(u["prompt_tokens"] for u in units),
             "images": sum(1 for u in units if u["kind"] == "new_question"),
+            "new_questions": [q for u in units if u["kind"] == "new_question" for q in u["output"]["questions"].values()],
             "prompts": sum(1 for u in units if u["kind"] == "segment"),
             "examples": {"new_question": [q for u in units if u["kind"] == "new_question"
                                           for q in u["output"]["questions"].values()][:3],
@@ -238,7 +240,10 @@ def markdown(run: dict, reference: dict | None, meta: dict, command: str) -> str
               + (", ".join(f"{k} {v}" for k, v in sorted(r["rejected"].items(), key=lambda kv: -kv[1])) or "none")
               + ".",
               "", "A rate of checks passed is not a judgement of the text: the checks look for the topic, the "
-              "form and copies, not meaning, so read the examples (SmolLM2 leans on its few-shot examples).",
+              "form and copies, not meaning, so read the examples (SmolLM2 leans on its few-shot examples): "
+              f"{len(set(r['new_questions']))} distinct questions among the {len(r['new_questions'])} accepted "
+              "new questions; the most frequent: "
+              + "; ".join(f'"{q}" {n}' for q, n in Counter(r["new_questions"]).most_common(3)) + ".",
               "", "Examples of accepted replies: "
               + "; ".join(f'"{q}"' for q in r["examples"]["new_question"])
               + ("; segments " + "; ".join(json.dumps(s, ensure_ascii=False) for s in r["examples"]["segment"])
