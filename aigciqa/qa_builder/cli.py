@@ -43,7 +43,8 @@ def register(subparsers) -> None:
     llm.add_argument("--no-llm", action="store_true", help="templates and rule-based segmentation only")
     parser.add_argument("--llm-limit", type=int, metavar="N", help="LLM expansion for the first N images only")
     parser.add_argument("--llm-threads", type=int, metavar="N",
-                        help="llama.cpp threads (default: half the cores, at most 4)")
+                        help="llama.cpp threads, for generation and prompt evaluation alike (default: half the "
+                             "cores, at most 4)")
     parser.add_argument("--segment-prompts", action="store_true",
                         help="write style/content/atmosphere columns to prompts.csv")
     parser.add_argument("--segment-check", default="refine", choices=("refine", "strict"),

@@ -185,10 +185,14 @@ class LlmClient:
             raise InputError(f"llama-cpp-python is not installed ({INSTALL_HINT}); or use --no-llm",
                              file=str(self.path)) from None
         self._llama_cpp = llama_cpp
+        threads = n_threads or default_threads()
         try:
+            # The prompt is evaluated with n_threads_batch threads, which llama-cpp-python sets to every
+            # core unless told: on a shared machine those threads spin and wait, and evaluating a request's
+            # own ~35 tokens took 20x longer than generating its reply (benchmarks/RESULTS.md, "LLM
+            # expansion: where the time goes"). Both phases use the same threads.
             self.model = llama_cpp.Llama(model_path=str(self.path), n_ctx=settings.n_ctx, seed=settings.seed,
-                                         n_threads=n_threads or default_threads(),
-                                         verbose=False)
+                                         n_threads=threads, n_threads_batch=threads, verbose=False)
         except Exception as error:  # llama.cpp raises ValueError/RuntimeError with varying wording
             raise InputError(f"the GGUF file does not load with llama-cpp-python: {error}",
                              file=str(self.path)) from None

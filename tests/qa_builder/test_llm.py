@@ -240,3 +240,14 @@ def test_topic_schema_makes_the_grammar_name_the_topic_without_changing_the_chec
     if llama_cpp_available():  # llama.cpp turns the pattern into a grammar
         from llama_cpp import LlamaGrammar
         LlamaGrammar.from_json_schema(json.dumps(schema), verbose=False)
+
+
+@needs_llm
+def test_llm_threads_limit_prompt_evaluation_too():
+    """--llm-threads N: llama.cpp evaluates prompts on N threads as well (llama-cpp-python's default is
+    every core, several times slower on a shared machine: benchmarks/bench_llm_prefix_reuse.py)."""
+    client = LlmClient(default_model_path(), n_threads=1)
+    try:
+        assert client.model.context_params.n_threads == client.model.context_params.n_threads_batch == 1
+    finally:
+        client.close()
