@@ -195,7 +195,9 @@ def test_cached_training_with_lora_gives_the_uncached_weights(backbone, make_fol
     plain = train(plain_root, TrainOptions(cache_features=False, **options))
     a, b = load_file(str(cached.run_dir / "model.safetensors")), load_file(str(plain.run_dir / "model.safetensors"))
     assert a.keys() == b.keys() and any("lora_A" in k for k in a)
-    for key in a:
+    # Softmax attention ignores a bias added to every key, so a key bias's gradient is rounding noise, which
+    # Adam scales up to full-size steps: those tensors differ by noise and say nothing about the cache.
+    for key in (k for k in a if not k.endswith("k_proj.bias")):
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
     assert list(cache_root(cached_root).glob("*/manifest.json")) and not list(cache_root(plain_root).glob("*"))
 
