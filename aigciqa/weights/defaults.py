@@ -130,9 +130,10 @@ def lookup_default(name: str) -> DefaultWeights:
     return lookup(DEFAULTS, name, "default weights name")
 
 
-def for_repo(repo_id: str) -> DefaultWeights | None:
-    """The table entry of a repo id (its file patterns apply to any revision of it)."""
-    return next((entry for entry in DEFAULTS.values() if entry.repo_id == repo_id), None)
+def for_repo(repo_id: str) -> list[DefaultWeights]:
+    """The table entries of a repo id (several stages may use one repo: CLIP ViT-L/14 is the clip preset,
+    CLIPScore and the aesthetic predictor's encoder); their file patterns apply to any revision of it."""
+    return [entry for entry in DEFAULTS.values() if entry.repo_id == repo_id]
 
 
 def markdown_table() -> str:

@@ -127,17 +127,23 @@ def read_manifest(path: Path) -> dict:
 
 def patterns(repo_id: str) -> tuple[list[str] | None, list[str]]:
     """(allow, ignore) file patterns: the table's for a repo it lists, else everything but other formats."""
-    entry = defaults.for_repo(repo_id)
-    if entry is not None:
-        return (list(entry.allow) if entry.allow else None), list(entry.ignore)
-    return None, list(defaults.GENERIC_IGNORE)
+    entries = defaults.for_repo(repo_id)
+    if not entries:
+        return None, list(defaults.GENERIC_IGNORE)
+    if any(entry.allow is None for entry in entries):
+        allow = None
+    else:  # what every stage using the repo needs
+        allow = list(dict.fromkeys(pattern for entry in entries for pattern in entry.allow))
+    ignore = [pattern for pattern in entries[0].ignore if all(pattern in entry.ignore for entry in entries)]
+    return allow, ignore
 
 
 def download_command(spec: HubSpec) -> str:
-    entry = defaults.for_repo(spec.repo_id)
-    if entry is not None and entry.filename == spec.filename and spec.revision == entry.revision:
-        return f"aigciqa weights download {entry.name}"
-    return f"aigciqa weights download {spec}"
+    entries = [entry for entry in defaults.for_repo(spec.repo_id)
+               if entry.filename == spec.filename and spec.revision == entry.revision]
+    if len(entries) == 1:
+        return f"aigciqa weights download {entries[0].name}"
+    return f"aigciqa weights download {spec}"  # the same for every table name of a shared repo
 
 
 def resolve(spec: str | Path, *, what: str = "weights", local_only: bool = False, hint: str = "") -> Resolved:

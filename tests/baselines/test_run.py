@@ -110,7 +110,7 @@ def test_an_absent_repo_exits_2_with_one_line_and_writes_nothing(distorted, hub_
         lines = run.stderr.strip().splitlines()
         assert run.returncode == 2 and len(lines) == 1, run.stderr
         assert "is not in the Hugging Face cache" in lines[0] and "HF_HUB_OFFLINE=1" in lines[0]
-    assert "repo openai/clip-vit-large-patch14" in lines[0] and "aigciqa weights download clipscore" in lines[0]
+    assert "repo openai/clip-vit-large-patch14" in lines[0] and "aigciqa weights download openai/clip-vit-large-patch14" in lines[0]
     assert sorted(p.relative_to(distorted) for p in distorted.rglob("*")) == before
 
 

@@ -91,7 +91,7 @@ def test_head_files_are_loaded_with_weights_only(tiny_clip, tmp_path):
 def test_missing_or_wrong_weights_are_named(hub_cache, tiny_clip, tmp_path, image_files):
     # without --weights: the default Hub id, absent from the (empty, offline) cache: what to download is named
     with pytest.raises(InputError, match=r"--weights clipscore: repo openai/clip-vit-large-patch14 revision main "
-                                         r"is not in the Hugging Face cache .*'aigciqa weights download clipscore'"):
+                                         r"is not in the Hugging Face cache .*'aigciqa weights download openai/clip-vit-large-patch14'"):
         scorer("clipscore", None)
     with pytest.raises(InputError, match="config.json is missing"):
         scorer("clipscore", tmp_path)
