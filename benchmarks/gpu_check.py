@@ -25,7 +25,7 @@ its published configuration with random weights (speed and memory do not depend 
 Parts 1-3 use only public transformers/diffusers classes, so they do not depend on aigciqa's model code;
 part 4 measures aigciqa's cache path itself.
 Writes benchmarks/RESULTS-gpu.md (or --out). ``--dry-run`` runs the same code on the CPU with tiny
-shapes (the test suite runs it).
+shapes (the test suite runs it) and writes its report to the temporary folder unless --out is given.
 
     bash benchmarks/gpu_check.sh            # on the GPU machine, < 8 minutes on one 80 GB GPU
     python benchmarks/gpu_check.py --dry-run --out /tmp/RESULTS-gpu.md
@@ -193,10 +193,11 @@ def instruction_batch(dev: Device, qformer_config, batch: int, length: int = 32)
 
 def encoder_step(dev: Device, dry_run: bool, rate: float) -> dict:
     import torch
+    from aigciqa.model.loop import adam_kernel
     vision, qformer, queries, head, vision_config, qformer_config = build_encoder(dev, dry_run)
     frozen = freeze(vision, rate)
     trainable = [p for m in (vision, qformer, head) for p in m.parameters() if p.requires_grad] + [queries]
-    optimizer = torch.optim.Adam(trainable, lr=1e-5)
+    optimizer = torch.optim.Adam(trainable, lr=1e-5, **adam_kernel(trainable))
     pixels = torch.randn(BATCH, 3, vision_config.image_size, vision_config.image_size, device=dev.device)
     instruction = instruction_batch(dev, qformer_config, BATCH)
     target = torch.rand(BATCH, 3, device=dev.device)
@@ -227,6 +228,7 @@ def stage2_step(dev: Device, dry_run: bool) -> dict:
     """Frozen 7B-shaped Llama in bf16 fed [projected queries; instruction; answer]: LM loss on the answer,
     gradients into the Q-Former, the queries and the language projection (vision tower frozen)."""
     import torch
+    from aigciqa.model.loop import adam_kernel
     from transformers import LlamaForCausalLM
     vision, qformer, queries, _, vision_config, qformer_config = build_encoder(dev, dry_run)
     freeze(vision, 1.0)
@@ -244,7 +246,7 @@ def stage2_step(dev: Device, dry_run: bool) -> dict:
     llm.config.use_cache = False
     projection = torch.nn.Linear(qformer_config.hidden_size, llm_config.hidden_size).to(dev.device)
     trainable = [p for p in qformer.parameters()] + [queries] + list(projection.parameters())
-    optimizer = torch.optim.Adam(trainable, lr=1e-5)
+    optimizer = torch.optim.Adam(trainable, lr=1e-5, **adam_kernel(trainable))
     pixels = torch.randn(BATCH, 3, vision_config.image_size, vision_config.image_size, device=dev.device)
     instruction = instruction_batch(dev, qformer_config, BATCH)
     generator = torch.Generator().manual_seed(2)
@@ -281,13 +283,14 @@ CACHE_BATCHES = 2      # images cached: CACHE_BATCHES x BATCH
 CACHE_STEPS = 5        # measured steps of each kind (alternated), after one warm-up step of each
 
 
-def boundary_cache_step(dev: Device, dry_run: bool) -> dict:
+def boundary_cache_step(dev: Device, dry_run: bool, measured_steps: int = CACHE_STEPS) -> dict:
     """One training step of aigciqa's scorer with the paper's shapes at fix rate 0.7, on the boundary cache
     (activations of the frozen steps read from safetensors shards on disk) and without it (pixels through
     the whole tower), alternated step by step on the same model: median step time and peak memory of each."""
     import statistics
     import tempfile
     import torch
+    from aigciqa.model.loop import adam_kernel
     from aigciqa.model.boundary_cache import BoundaryCache, BoundaryKey, steps_weights_sha256
     from aigciqa.model.network import MintIQA, apply_fix_rate, frozen_step_count, run_vision_steps
     vision, qformer, _, _, vision_config, qformer_config = build_encoder(dev, dry_run)
@@ -296,7 +299,7 @@ def boundary_cache_step(dev: Device, dry_run: bool) -> dict:
     frozen = apply_fix_rate(model, CACHE_RATE)
     steps = frozen_step_count(model.vision)
     trainable = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.Adam(trainable, lr=1e-5)
+    optimizer = torch.optim.Adam(trainable, lr=1e-5, **adam_kernel(trainable))
     size = vision_config.image_size
     images = CACHE_BATCHES * BATCH
     pixels = torch.randn(images, 3, size, size, generator=torch.Generator().manual_seed(3))
@@ -332,24 +335,26 @@ def boundary_cache_step(dev: Device, dry_run: bool) -> dict:
             optimizer.step()
             return loss.item()
 
-        peaks, times = {}, {True: [], False: []}
+        peaks, times, cpu_times = {}, {True: [], False: []}, {True: [], False: []}
         for cached in (False, True):  # warm-up (Adam's state, kernels), then the peak of one step of each kind
             step(0, cached)
             dev.reset()
             step(1, cached)
             dev.sync()
             peaks[cached] = dev.peak_gb()
-        for index in range(2 * CACHE_STEPS):  # alternated: both kinds see the same state of the machine
+        for index in range(2 * measured_steps):  # alternated: both kinds see the same state of the machine
             cached = index % 2 == 1
             dev.sync()
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             loss = step(index // 2, cached)
             dev.sync()
             times[cached].append(time.perf_counter() - started)
+            cpu_times[cached].append(time.process_time() - cpu)  # what a CPU run costs, whatever else runs
         assert math.isfinite(loss)
     plain, on_cache = statistics.median(times[False]), statistics.median(times[True])
     return {"frozen": f"{frozen}/{len(vision.encoder.layers)}", "steps": steps, "step_plain": plain,
             "step_cached": on_cache, "speed_up": plain / on_cache, "peak_plain": peaks[False],
+            "step_cpu_plain": statistics.median(cpu_times[False]), "step_cpu_cached": statistics.median(cpu_times[True]),
             "peak_cached": peaks[True], "fill_per_image": fill_seconds / images, "key_s": key_seconds,
             "bytes_per_image": cache_bytes / images, "images": images}
 
@@ -440,9 +445,14 @@ def report(dev: Device, dry_run: bool, sd, sd_why, encoder, stage2, stage2_why, 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="CPU, tiny shapes: checks the script, not a GPU")
-    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "RESULTS-gpu.md")
+    parser.add_argument("--out", type=Path, help="the report (default: benchmarks/RESULTS-gpu.md; a dry run's "
+                                                 "goes to the temporary folder, never over the GPU figures)")
     parser.add_argument("--skip", action="append", default=[], choices=["sd", "encoder", "stage2", "cache"])
     args = parser.parse_args(argv)
+    if args.out is None:
+        import tempfile
+        args.out = (Path(tempfile.gettempdir()) / "RESULTS-gpu-dry-run.md" if args.dry_run
+                    else Path(__file__).resolve().parent / "RESULTS-gpu.md")
     import torch
     torch.manual_seed(0)
     dev = Device(args.dry_run)

@@ -19,6 +19,7 @@ thread keeps its own torch random state across turns, so the two runs give the w
 Writes the ``## Boundary cache`` section of benchmarks/RESULTS.md.
 
     python benchmarks/model_boundary_cache.py [--preset small] [--images 20] [--pairs 5] [--rates 0.5 0.7 0.9]
+                                              [--paper-shapes STEPS]
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 TOPIC = "Boundary cache"  # its section of RESULTS.md
 RUNS = ("plain", "cached")
+FROZEN_PART = "frozen forward (removed by the cache)"
 
 
 class Turns:
@@ -55,6 +57,11 @@ class Turns:
         self.failed = False
         self.epoch_seconds = {name: [] for name in RUNS}  # wall time
         self.epoch_cpu = {name: [] for name in RUNS}  # the process's CPU time (the other run waits meanwhile)
+        # Whole epochs as `aigciqa train` runs them: batches, validation and the checkpoint write, from one
+        # epoch's first batch to the next epoch's (so the last epoch, with no next one, has none).
+        self.whole_seconds = {name: [] for name in RUNS}
+        self.whole_cpu = {name: [] for name in RUNS}
+        self.epoch_start: dict[str, tuple[float, float]] = {}
         self.steps = 0
 
     def take(self, name: str) -> None:
@@ -82,11 +89,16 @@ class Turns:
         """Stands in for the training loop's progress bar: the turn change at an epoch's start, and the
         epoch's own time (its batches: forward, backward, update) without the wait."""
         name = threading.current_thread().name
+        if name in self.epoch_start:  # the previous epoch ends here (its validation and checkpoint included)
+            started, cpu = self.epoch_start[name]
+            self.whole_seconds[name].append(time.perf_counter() - started)
+            self.whole_cpu[name].append(time.process_time() - cpu)
         if self.epoch_seconds[name]:  # the first epoch runs in the turn the thread started with
             self.give(name)
             self.take(name)
         self.steps = len(items)
         started, cpu = time.perf_counter(), time.process_time()
+        self.epoch_start[name] = (started, cpu)
         yield from items
         self.epoch_seconds[name].append(time.perf_counter() - started)
         self.epoch_cpu[name].append(time.process_time() - cpu)
@@ -129,7 +141,8 @@ def interleaved_pair(folders: dict, preset: str, rate: float, epochs: int) -> di
         boundary_cache.BoundaryInputs._fill, loop.progress_bar = original_fill, original_progress
     if errors:
         raise errors[0]
-    return {"epochs": turns.epoch_seconds, "cpu": turns.epoch_cpu, "fill": sum(fill_seconds), "steps": turns.steps}
+    return {"epochs": turns.epoch_seconds, "cpu": turns.epoch_cpu, "whole": turns.whole_seconds,
+            "whole_cpu": turns.whole_cpu, "fill": sum(fill_seconds), "steps": turns.steps}
 
 
 def step_profile(preset_name: str, rate: float, repeats: int) -> dict:
@@ -137,6 +150,7 @@ def step_profile(preset_name: str, rate: float, repeats: int) -> dict:
     cache removes, measured on the scorer the training builds (random images and a typical prompt)."""
     import torch
     from aigciqa.model.inference import encode_text
+    from aigciqa.model.loop import adam_kernel
     from aigciqa.model.network import frozen_step_count, run_vision_steps
     from aigciqa.model.scorer import build_model
     config = {"preset": preset_name, "perspectives": ["quality"], "bins": 1,  # as the benchmark's folder
@@ -149,7 +163,8 @@ def step_profile(preset_name: str, rate: float, repeats: int) -> dict:
     text = "a red bicycle leaning on a wall at sunset. style: photograph. content: a bicycle. atmosphere: warm"
     input_ids, mask = encode_text(tokenizer, [text] * 8, "cpu", preset.max_text_tokens)
     target = torch.rand(8, 1)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-5, foreach=True)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=1e-5, **adam_kernel(trainable))
     with torch.no_grad():
         boundary = run_vision_steps(model.vision, pixels, 0, steps)
         embeds = run_vision_steps(model.vision, boundary, steps)
@@ -192,7 +207,7 @@ def step_profile(preset_name: str, rate: float, repeats: int) -> dict:
     parts["Adam update"] = median_seconds(adam)
     parts["cached step"] = median_seconds(whole({"boundary": (steps, boundary)}))
     parts["uncached step"] = median_seconds(whole({"pixel_values": pixels}))
-    parts["frozen forward (removed by the cache)"] = median_seconds(frozen)
+    parts[FROZEN_PART] = median_seconds(frozen)
     model.load_state_dict(state)
     layers = len(model.vision.encoder.layer if hasattr(model.vision.encoder, "layer") else model.vision.encoder.layers)
     trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -215,6 +230,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     parser.add_argument("--repeats", type=int, default=5, help="repetitions of each profiled part (default 5)")
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--paper-shapes", type=int, default=0, metavar="STEPS",
+                        help="also time STEPS alternated training steps of the `paper` preset's shapes (random "
+                             "ViT-g/14 + Q-Former, fix rate 0.7, batch 8) with and without the cache on this "
+                             "machine, with gpu_check.py's code (minutes per step on a CPU; default 0: not run)")
     args = parser.parse_args()
     import torch
     torch.set_num_threads(args.threads)
@@ -227,10 +246,12 @@ def main() -> None:
     for rate in args.rates:
         folders = {name: build_folder(base / f"{rate}-{name}", args.images).root for name in RUNS}
         figures = interleaved_pair(folders, args.preset, rate, 1 + args.pairs)
-        wall, cpu = ({name: np.array(figures[kind][name]) for name in RUNS} for kind in ("epochs", "cpu"))
+        wall, cpu, whole_cpu = ({name: np.array(figures[kind][name]) for name in RUNS}
+                                for kind in ("epochs", "cpu", "whole_cpu"))
         caches = cache_report(DatabaseFolder(folders["cached"]))
         row = {"rate": rate, "steps": figures["steps"], "wall": wall, "cpu": cpu,
                "cpu_ratios": cpu["plain"][1:] / cpu["cached"][1:], "wall_ratios": wall["plain"][1:] / wall["cached"][1:],
+               "whole_cpu": whole_cpu, "whole_ratios": whole_cpu["plain"][1:] / whole_cpu["cached"][1:],
                "fill": figures["fill"], "bytes_per_image": caches[0]["bytes_per_image"] if caches else 0,
                "weight_diff": weight_difference(*(folders[n] / "runs/bench/last/model.safetensors" for n in RUNS)),
                "load": os.getloadavg()[0]}
@@ -238,42 +259,56 @@ def main() -> None:
             row["profile"] = step_profile(args.preset, rate, args.repeats)
         rows.append(row)
         print(f"fix rate {rate}: speed-up (CPU time) median {np.median(row['cpu_ratios']):.2f}x "
-              f"[{', '.join(f'{r:.2f}' for r in row['cpu_ratios'])}], wall median {np.median(row['wall_ratios']):.2f}x "
+              f"[{', '.join(f'{r:.2f}' for r in row['cpu_ratios'])}], whole epochs "
+              f"[{', '.join(f'{r:.2f}' for r in row['whole_ratios'])}], wall median {np.median(row['wall_ratios']):.2f}x "
               f"[{', '.join(f'{r:.2f}' for r in row['wall_ratios'])}], fill {row['fill']:.2f} s, "
               f"max weight difference {row['weight_diff']:.1e}", flush=True)
         if "profile" in row:
             print("  step parts (CPU s): " + ", ".join(f"{k} {v:.3f}" for k, v in row["profile"]["parts"].items()),
                   flush=True)
-    write_results(rows, args, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+    paper = None
+    if args.paper_shapes:
+        import gpu_check  # benchmarks/gpu_check.py: part 4 measures the same thing on a GPU
+        paper = gpu_check.boundary_cache_step(gpu_check.Device(dry_run=False), False, measured_steps=args.paper_shapes)
+        print(f"paper shapes: step CPU s {paper['step_cpu_plain']:.1f} / {paper['step_cpu_cached']:.1f} "
+              f"({paper['step_cpu_plain'] / paper['step_cpu_cached']:.2f}x), wall {paper['speed_up']:.2f}x", flush=True)
+    write_results(rows, args, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, paper)
 
 
-def write_results(rows: list[dict], args, peak_rss_mb: float) -> None:
+def write_results(rows: list[dict], args, peak_rss_mb: float, paper: dict | None = None) -> None:
     lines = [f"`python benchmarks/model_boundary_cache.py --preset {args.preset} --images {args.images} "
-             f"--pairs {args.pairs} --rates {' '.join(map(str, args.rates))} --threads {args.threads}` "
+             f"--pairs {args.pairs} --rates {' '.join(map(str, args.rates))} --threads {args.threads}"
+             + (f" --paper-shapes {args.paper_shapes}" if args.paper_shapes else "") + "` "
              f"({platform.machine()}, {_cpus()} CPU cores shared with other work, {args.threads} torch thread(s); "
              f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}). Batch 8. For each fix rate the uncached (A) and "
              "the cached (B) training run in one process and take turns epoch by epoch (A B, B A, A B, ...), so each "
              "epoch has the process to itself and the two epochs of a pair see the same machine load. The speed-up "
-             f"of a pair is A's epoch time over B's, for the {args.pairs} pairs after the first epoch: median, and "
+             f"of a pair is A's epoch time over B's, for the pairs after the first epoch: median, and "
              "lowest-highest. CPU time (the process's) is what an epoch costs whatever else the machine runs; wall "
-             "time also carries the load of other jobs. Epoch times cover the epochs' batches (forward, backward, "
-             "update), without validation, checkpoint writes or the wait for the other run; the fill time is measured "
-             "around the fill itself (part of the first cached epoch). The max weight difference compares the two "
-             "runs' final weights.",
+             "time also carries the load of other jobs. *Training batches* times cover the epochs' batches (forward, "
+             "backward, update); *whole epochs* are the epochs as `aigciqa train` runs them, from one epoch's first "
+             "batch to the next's: the batches, the validation pass (1 batch of the folder's 4 val images against 2 "
+             "of its 16 train images) and the checkpoint write (so the last epoch, with no next one, is not counted). "
+             "Neither includes the wait for the other run. The fill time is measured around the fill itself (part of "
+             "the first cached epoch). The max weight difference compares the two runs' final weights.",
              "",
-             "| fix rate | steps/epoch | speed-up, CPU time | speed-up, wall time | epoch CPU s (no cache / cache) "
-             "| step CPU s (no cache / cache) | first epoch CPU s (no cache / cache) | fill s | cache bytes/image "
-             "| max weight diff | load average |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| fix rate | steps/epoch | speed-up, training batches, CPU time | speed-up, whole epochs, CPU time "
+             "| speed-up, training batches, wall time | batches CPU s (no cache / cache) "
+             "| whole epoch CPU s (no cache / cache) | step CPU s (no cache / cache) "
+             "| first epoch's batches CPU s (no cache / cache) | fill s | cache bytes/image | max weight diff "
+             "| load average |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def spread(ratios) -> str:
         return f"{np.median(ratios):.2f}x ({ratios.min():.2f}-{ratios.max():.2f})"
 
     for r in rows:
         plain, cached = float(np.median(r["cpu"]["plain"][1:])), float(np.median(r["cpu"]["cached"][1:]))
+        whole_plain, whole_cached = (float(np.median(r["whole_cpu"][n][1:])) for n in RUNS)
         lines.append(
-            f"| {r['rate']} | {r['steps']} | **{spread(r['cpu_ratios'])}** | {spread(r['wall_ratios'])} "
-            f"| {plain:.2f} / {cached:.2f} | {plain / r['steps']:.2f} / {cached / r['steps']:.2f} "
+            f"| {r['rate']} | {r['steps']} | **{spread(r['cpu_ratios'])}** | **{spread(r['whole_ratios'])}** "
+            f"| {spread(r['wall_ratios'])} | {plain:.2f} / {cached:.2f} | {whole_plain:.2f} / {whole_cached:.2f} "
+            f"| {plain / r['steps']:.2f} / {cached / r['steps']:.2f} "
             f"| {r['cpu']['plain'][0]:.2f} / {r['cpu']['cached'][0]:.2f} | {r['fill']:.2f} | {r['bytes_per_image']:,} "
             f"| {r['weight_diff']:.1e} | {r['load']:.1f} |")
     lines += ["", f"Peak RSS of the process (every run of the table; both runs of a fix rate live in it at once): "
@@ -284,13 +319,27 @@ def write_results(rows: list[dict], args, peak_rss_mb: float) -> None:
         lines += ["", f"Where a batch-8 training step's CPU time goes (median of {args.repeats} runs of each part on "
                       "one batch of random images, same process). A cached step is the trainable encoder blocks, the "
                       "Q-Former and heads (each forward and backward) and the Adam update; an uncached step adds the "
-                      "frozen blocks' forward:", "",
-                  "| fix rate | cached steps | trainable params | " + " | ".join(f"{n} s" for n in names) + " |",
-                  "|---|---|---|" + "---|" * len(names)]
+                      "frozen blocks' forward. The last column is the most any cache of the frozen blocks can give "
+                      "a training step: (cached step + frozen forward) / cached step.", "",
+                  "| fix rate | cached steps | trainable params | " + " | ".join(f"{n} s" for n in names)
+                  + " | most a cache can give |",
+                  "|---|---|---|" + "---|" * (len(names) + 1)]
         for r in profiled:
             p = r["profile"]
+            bound = (p["parts"]["cached step"] + p["parts"][FROZEN_PART]) / p["parts"]["cached step"]
             lines.append(f"| {r['rate']} | embedding + {p['steps'] - 1} of {p['layers']} blocks | "
-                         f"{p['trainable_m']:.1f} M | " + " | ".join(f"{p['parts'][n]:.3f}" for n in names) + " |")
+                         f"{p['trainable_m']:.1f} M | " + " | ".join(f"{p['parts'][n]:.3f}" for n in names)
+                         + f" | {bound:.2f}x |")
+    if paper:
+        lines += ["", f"The `paper` preset's shapes on this machine (`--paper-shapes {args.paper_shapes}`: "
+                      "benchmarks/gpu_check.py's part 4 on the CPU; random InstructBLIP ViT-g/14 and Q-Former, "
+                      f"fix rate 0.7: {paper['frozen']} blocks frozen, batch 8, {args.threads} torch thread(s)): "
+                      f"median of {args.paper_shapes} training steps of each kind, alternated step by step.", "",
+                  "| step CPU s (no cache / cache) | speed-up, CPU time | speed-up, wall time | fill s per image "
+                  "| cache bytes/image |", "|---|---|---|---|---|",
+                  f"| {paper['step_cpu_plain']:.1f} / {paper['step_cpu_cached']:.1f} "
+                  f"| **{paper['step_cpu_plain'] / paper['step_cpu_cached']:.2f}x** | {paper['speed_up']:.2f}x "
+                  f"| {paper['fill_per_image']:.2f} | {paper['bytes_per_image']:,.0f} |"]
     from results import RESULTS, write_section  # benchmarks/results.py: one section, the others kept
     write_section(TOPIC, "\n".join(lines))
     print(f"wrote the '## {TOPIC}' section of {RESULTS}")

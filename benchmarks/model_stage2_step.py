@@ -65,7 +65,9 @@ def measure(preset: str, stage: int, steps: int, batch: int, threads: int, queue
             return model(*step_inputs(tokenizer, spec, llm, texts, [question] * batch, encoded, image_embeds, "cpu"))
     build_s = time.perf_counter() - started
     from model_train_step import median_step  # this folder is on the path (also in spawned children)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    from aigciqa.model.loop import adam_kernel
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=1e-5, **adam_kernel(trainable))
     step_s = median_step(step, optimizer, steps, warmup=1)
     queue.put({"preset": preset, "stage": stage, "step_s": step_s, "build_s": build_s,
                "params_m": sum(p.numel() for p in model.parameters()) / 1e6,

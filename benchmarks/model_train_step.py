@@ -25,13 +25,15 @@ from results import markdown_table, provenance, write_section  # noqa: E402
 
 def measure(preset: str, steps: int, batch: int, queue) -> None:
     import torch
+    from aigciqa.model.loop import adam_kernel
     from aigciqa.model.scorer import build_model
     torch.set_num_threads(2)
     config = {"preset": preset, "perspectives": ["quality", "authenticity", "correspondence"], "bins": 1,
               "lora_rank": 0, "num_queries": 32 if preset != "tiny" else 4, "fix_rate": 0.7, "mos_range": [0, 100]}
     model, tokenizer, spec, frozen = build_model(config, pretrained=True)
     model.train()
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=1e-5, **adam_kernel(trainable))
     tokens = tokenizer(["a red bicycle leaning on a wall at sunset"] * batch, padding=True, return_tensors="pt")
     pixels = torch.randn(batch, 3, spec.image_size, spec.image_size)
     target = torch.rand(batch, 3)

@@ -129,8 +129,7 @@ def _fit_locked(root, options: LoopOptions, config: dict, make_task, resume_keys
     task = make_task(accelerator.device)
     model = task.model
     trainable = [p for p in model.parameters() if p.requires_grad]
-    # foreach: one multi-tensor update instead of a loop over tensors (torch picks it only on CUDA by default).
-    optimizer = torch.optim.Adam(trainable, lr=options.lr, betas=(0.9, 0.999), foreach=True)
+    optimizer = torch.optim.Adam(trainable, lr=options.lr, betas=(0.9, 0.999), **adam_kernel(trainable))
 
     examples = task.examples
     world, rank = accelerator.num_processes, accelerator.process_index
@@ -260,6 +259,17 @@ def _read_resume_state(run_dir: Path, config: dict, resume_keys):
     return state, runs.read_tensors(run_dir / runs.LAST_DIR / runs.STATE_TENSORS)
 
 
+ADAM_KERNEL_KEYS = ("fused", "foreach")
+
+
+def adam_kernel(parameters) -> dict:
+    """Adam's implementation for these parameters: the fused kernel where torch has one (CPU and CUDA; about
+    6x faster than a loop over tensors on the CPU, which is what ``foreach`` falls back to there), else
+    ``foreach``. Both give the same update to float rounding."""
+    fused = all(p.device.type in ("cpu", "cuda") and p.is_floating_point() for p in parameters)
+    return {"fused": True, "foreach": False} if fused else {"fused": False, "foreach": True}
+
+
 def _restore(task, model, optimizer, scheduler, state, tensors, run_dir):
     import torch
     (task.load or runs.load_weights)(model, run_dir / runs.LAST_DIR / runs.MODEL_FILE)
@@ -272,7 +282,10 @@ def _restore(task, model, optimizer, scheduler, state, tensors, run_dir):
     for key, value in saved["scalars"].items():
         index, name = key.split(".", 1)
         per_param.setdefault(int(index), {})[name] = value
+    kernel = {key: optimizer.param_groups[0][key] for key in ADAM_KERNEL_KEYS}
     optimizer.load_state_dict({"state": per_param, "param_groups": saved["param_groups"]})
+    for group in optimizer.param_groups:  # how to compute is this version's choice, not part of the state
+        group.update(kernel)
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(tensors["rng.torch"])
     if torch.cuda.is_available():

@@ -39,7 +39,8 @@ def test_score_of_an_image_file_equals_evaluate_inside_its_folder(trained):
     row = data.image_ids.index("p6-1")
     assert data.texts[row] == "a photo of thing 6. style: photo. content: thing 6"
     _, scored = score_images(run, [data.paths[row]], "a photo of thing 6", progress=False, cpu=True)
-    np.testing.assert_allclose(scored[0], evaluated[row], atol=1e-6)
+    # MOS scale (0-100); a batch of 1 and a batch of 8 round float32 sums differently (~1e-6 relative).
+    np.testing.assert_allclose(scored[0], evaluated[row], rtol=1e-5, atol=1e-5)
     # The bare prompt (what score fed before) is another text and another number: the check can fail.
     _, bare = score_images(run, [data.paths[row]], "a photo of thing 6", segments={"style": "oil painting"},
                            progress=False, cpu=True)

@@ -49,6 +49,25 @@ def test_resume_is_bit_identical_to_an_uninterrupted_run(make_folder, tmp_path, 
             assert torch.equal(a[key], b[key]), key
 
 
+def test_a_run_saved_with_the_older_adam_kernel_resumes_on_the_fused_one(make_folder, tmp_path):
+    """Runs checkpointed before the fused kernel name ``foreach`` in their saved optimizer groups; the kernel is
+    how to compute, not state, so the resumed epochs use today's and match an uninterrupted run bit for bit."""
+    whole = make_folder(tmp_path / "a")
+    parted = make_folder(tmp_path / "b")
+    train(whole.root, TrainOptions(epochs=3, **FAST))
+    train(parted.root, TrainOptions(epochs=3, stop_after=1, **FAST))
+    state_file = parted.root / "runs/mint-iqa-tiny/last/state.json"
+    state = json.loads(state_file.read_text())
+    for group in state["optimizer"]["param_groups"]:
+        assert group["fused"] is True
+        group.update(fused=None, foreach=True)
+    state_file.write_text(json.dumps(state))
+    train(parted.root, TrainOptions(epochs=3, resume=True, **FAST))
+    a = load_file(str(whole.root / "runs/mint-iqa-tiny/last/model.safetensors"))
+    b = load_file(str(parted.root / "runs/mint-iqa-tiny/last/model.safetensors"))
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+
 def test_checkpoint_round_trip_scores_like_the_saved_model(make_folder, tmp_path):
     folder = make_folder(tmp_path / "db")
     result = train(folder.root, TrainOptions(epochs=2, **FAST))
