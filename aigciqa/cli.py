@@ -280,8 +280,10 @@ def main(argv: list[str] | None = None) -> int:
         argv = upgrade(argv) if upgrade else argv
     parser = build_parser([word] if word else [])
     args = parser.parse_args(argv)
+    from aigciqa.common.progress import library_bars  # after parsing: `--help` imports no more than it needs
     try:
-        result = args.func(args)
+        with library_bars(not getattr(args, "quiet", False)):
+            result = args.func(args)
     except InputError as error:
         print(f"aigciqa {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import shutil
 import sys
 import tempfile
 import time
@@ -56,15 +57,17 @@ def hand_loop(root: Path, preset_name: str, epochs: int, batch: int, seed: int) 
     """The same training as train() written directly in PyTorch; returns wall seconds."""
     import torch
     import torch.nn.functional as F
-    from aigciqa.model.scorer import build_model
     from aigciqa.model.data import load_model_data
+    from aigciqa.model.loop import adam_kernel
+    from aigciqa.model.scorer import build_model
     from aigciqa.model.inference import PixelCache
     data = load_model_data(root, split="split1")
     config = {"preset": preset_name, "perspectives": data.perspectives, "bins": 1, "lora_rank": 0,
               "num_queries": 4 if preset_name == "tiny" else 32, "fix_rate": 0.7, "mos_range": [0, 100]}
     started = time.perf_counter()
     model, tokenizer, preset, _ = build_model(config, pretrained=True, seed=seed)
-    optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-5, betas=(0.9, 0.999))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=1e-5, betas=(0.9, 0.999), **adam_kernel(trainable))  # as train()
     rows = data.part("train")
     steps = -(-len(rows) // batch)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps * epochs)
@@ -128,6 +131,7 @@ def main() -> None:
     score_images(result.run_dir, paths, "a photo", batch_size=16, progress=False, cpu=True)
     seconds = time.perf_counter() - started
     print(f"scoring: {len(paths) / seconds:.1f} images/s ({len(paths)} images, batch 16, model load included)")
+    shutil.rmtree(base)
     write_section("train speed", f"""\
 {provenance()}
 Preset `{args.preset}` (random weights where the preset has no local ones), {args.images} synthetic 64 px images,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from contextlib import contextmanager
+
 
 def progress(items, description: str, enabled: bool = True, **tqdm_options):
     """``items`` wrapped in a tqdm bar that disappears when done; ``items`` itself when disabled or
@@ -18,3 +21,28 @@ def progress_factory(enabled: bool):
         return None
     from tqdm import tqdm
     return tqdm
+
+
+@contextmanager
+def library_bars(enabled: bool):
+    """Inside: huggingface_hub's (downloads) and transformers' (weight loading) progress bars follow
+    ``enabled`` too, so ``--quiet`` silences every bar a command shows; afterwards they are as they were.
+    transformers takes huggingface_hub's switch when it is first imported, so that switch goes first."""
+    if enabled:
+        yield
+        return
+    from huggingface_hub import utils as hub
+    hub_was_on = not hub.are_progress_bars_disabled()
+    transformers = sys.modules.get("transformers")
+    transformers_was_on = transformers is None or transformers.utils.logging.is_progress_bar_enabled()
+    hub.disable_progress_bars()
+    if transformers is not None:
+        transformers.utils.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if hub_was_on:
+            hub.enable_progress_bars()
+        transformers = sys.modules.get("transformers")
+        if transformers is not None and transformers_was_on:
+            transformers.utils.logging.enable_progress_bar()

@@ -324,7 +324,8 @@ def register(subparsers) -> None:
     scorer.add_argument("--per-perspective", action="store_true",
                         help="one model per perspective instead of joint training")
     scorer.add_argument("--lora-rank", type=whole_number(0), default=0,
-                        help="LoRA rank on the image encoder's attention (paper: 16); 0 = off. The encoder's own "
+                        help="LoRA rank on the image encoder's attention (the paper gives none; 16 is the rank of "
+                             "the authors' separate LoRA script); 0 = off. The encoder's own "
                              "weights are then frozen and the adapters train")
     scorer.add_argument("--lora-blocks", choices=LORA_BLOCKS, default="trainable",
                         help="which blocks LoRA adapts: those above the fix-rate boundary (default; the frozen ones "

@@ -7,13 +7,15 @@ from pathlib import Path
 from aigciqa.errors import InputError
 
 
-def targets(names: list[str]) -> list[tuple[str, str]]:
-    """(folder name, spec) to download: every default on the Hub when ``names`` is empty; a default's base
-    model (ControlNet's Stable Diffusion) comes along."""
+def targets(names: list[str], stage: str | None = None) -> list[tuple[str, str]]:
+    """(folder name, spec) to download: every default on the Hub (of ``stage``, when given) when ``names`` is
+    empty; a default's base model (ControlNet's Stable Diffusion) comes along."""
     from aigciqa.weights.defaults import DEFAULTS, lookup_default
     from aigciqa.weights.spec import HubSpec, parse
+    if names and stage:
+        raise InputError(f"give default names or --stage {stage}, not both")
     chosen: dict[str, str] = {}
-    for name in names or [n for n, e in DEFAULTS.items() if e.on_hub]:
+    for name in names or [n for n, e in DEFAULTS.items() if e.on_hub and stage in (None, e.stage)]:
         parsed = parse(name) if "/" in name else None
         if isinstance(parsed, HubSpec):
             chosen[parsed.repo_id.replace("/", "--") + (f"--{parsed.filename}" if parsed.filename else "")] = name
@@ -56,7 +58,7 @@ def run_list(args) -> int:
 def run_download(args) -> int:
     from aigciqa.weights.defaults import DEFAULTS
     from aigciqa.weights.resolve import copy_to, fetch_official, official_folder, resolve
-    for folder_name, spec in targets(args.names):
+    for folder_name, spec in targets(args.names, args.stage):
         entry = DEFAULTS.get(folder_name)
         if entry is not None and not entry.on_hub:   # fetched by the model's official code
             folder = Path(args.to) / folder_name if args.to is not None else official_folder(folder_name)
@@ -105,13 +107,15 @@ def register(subparsers) -> None:
         commit, sha256 of every file); 'list' and 'verify' only print.
           list      the default weights of every stage: Hub id, cached or not, size, licence
           download  prefetch NAMES (as 'list' shows them) or Hub specs ORG/NAME[@REVISION][:FILE];
-                    no NAMES: every default on the Hub (about 60 GB); 'glide' runs GLIDE's official
+                    no NAMES: every default on the Hub (about 60 GB for the stages, 11 GB more
+                    for the baselines), or --stage STAGE's; 'glide' runs GLIDE's official
                     downloader into HF_HOME/aigciqa/glide (or DIR/glide)
           verify    recorded hashes against the files: a --to folder's manifest, a database's card (the
                     weights its images were made with), or a cached Hub spec against the hashes its
                     blobs are named by; exit status 1 when a file changed""",
         example="""
         aigciqa weights list
+        aigciqa weights download --stage baseline                                     # the baselines' weights
         aigciqa weights download stable_diffusion controlnet --to /scratch/weights   # on a login node
         HF_HUB_OFFLINE=1 aigciqa generate db/ --generators stable_diffusion,controlnet \\
             --weights stable_diffusion=/scratch/weights/stable_diffusion \\
@@ -119,10 +123,13 @@ def register(subparsers) -> None:
         aigciqa weights verify /scratch/weights/controlnet""")
     commands = parser.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
     listing = commands.add_parser("list", help="the default weights, cached or not")
-    listing.add_argument("--stage", help="only this stage's weights (generate, train, build-vqa, baseline)")
+    from aigciqa.weights.defaults import DEFAULTS
+    stages = list(dict.fromkeys(entry.stage for entry in DEFAULTS.values()))
+    listing.add_argument("--stage", choices=stages, help="only this stage's weights")
     listing.set_defaults(func=run_list)
     download = commands.add_parser("download", help="prefetch into the Hub cache or a folder")
     download.add_argument("names", nargs="*", metavar="NAME|SPEC", help="default names or Hub specs")
+    download.add_argument("--stage", choices=stages, help="without NAMES: only this stage's defaults")
     download.add_argument("--to", type=Path, metavar="DIR", help="copy each model into DIR/<name>/ (with a manifest)")
     download.set_defaults(func=run_download)
     check = commands.add_parser("verify", help="recorded hashes against the files")

@@ -133,3 +133,17 @@ def test_input_errors_exit_2_with_one_line(tiny_vlm, put_in_hub_cache, make_fold
     unlabelled = make_folder(tmp_path / "bare")
     assert main(["evaluate", str(unlabelled.root), "--vqa", "--vlm", llava, "--quiet"]) == 2
     assert "labels.csv" in _error(capsys)
+
+
+def test_quiet_silences_the_libraries_bars_too(tiny_vlm, make_vqa_folder, tmp_path, capsys, monkeypatch):
+    """transformers draws a bar while it loads weights; --quiet means no bar at all, and bars come back after."""
+    from transformers.utils import logging as transformers_logging
+    monkeypatch.setattr(vlm_module.VisionLanguageModel, "answer",
+                        lambda self, paths, questions, max_new_tokens, repetition_penalty=1.0: ["sharp"] * len(paths))
+    folder, model = make_vqa_folder(), str(tiny_vlm("llava", tmp_path / "llava"))
+    capsys.readouterr()
+    assert main(["evaluate", str(folder.root), "--vqa", "--vlm", model, "--cpu", "--limit", "2"]) == 0
+    assert "Loading weights" in capsys.readouterr().err  # the bar the check below must not see
+    assert main(["evaluate", str(folder.root), "--vqa", "--vlm", model, "--cpu", "--limit", "2", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+    assert transformers_logging.is_progress_bar_enabled()

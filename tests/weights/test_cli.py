@@ -72,3 +72,29 @@ def test_verify_a_folder_without_manifest_is_an_input_error(tmp_path, capsys):
     (tmp_path / "plain").mkdir()
     assert main(["weights", "verify", str(tmp_path / "plain")]) == 2
     assert "no .aigciqa-weights.json manifest" in capsys.readouterr().err
+
+
+def test_download_of_one_stage_fetches_only_its_defaults(hub_cache, monkeypatch, capsys):
+    from aigciqa.weights import resolve as resolve_module
+    from aigciqa.weights.defaults import DEFAULTS
+    asked = []
+
+    def fake_resolve(spec, what=None, **options):
+        asked.append(spec)
+        raise resolve_module.InputError(f"{spec}: not fetched in this test")
+
+    monkeypatch.setattr(resolve_module, "resolve", fake_resolve)
+    assert main(["weights", "download", "--stage", "baseline"]) == 2
+    assert asked == [DEFAULTS["clipscore"].spec]  # the first of the baselines; the error stops the command
+    asked.clear()
+    monkeypatch.setattr(resolve_module, "resolve", lambda spec, what=None, **options: asked.append(spec) or
+                        types.SimpleNamespace(label=spec, commit="c0ffee", path=hub_cache))
+    assert main(["weights", "download", "--stage", "baseline"]) == 0
+    baselines = [e.spec for e in DEFAULTS.values() if e.stage == "baseline" and e.on_hub]
+    assert asked == baselines and "instructblip" not in " ".join(asked)  # nothing of the other stages
+    capsys.readouterr()
+    assert main(["weights", "download", "clip", "--stage", "train"]) == 2
+    assert "not both" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage_error:
+        main(["weights", "download", "--stage", "baselin"])
+    assert usage_error.value.code == 2 and "did you mean 'baseline'" in capsys.readouterr().err
