@@ -315,18 +315,19 @@ def write_results(rows: list[dict], args, peak_rss_mb: float, paper: dict | None
             f"| {plain / r['steps']:.2f} / {cached / r['steps']:.2f} "
             f"| {r['cpu']['plain'][0]:.2f} / {r['cpu']['cached'][0]:.2f} | {r['fill']:.2f} | {r['bytes_per_image']:,} "
             f"| {r['weight_diff']:.1e} | {r['load']:.1f} |")
-    lines += ["", f"Peak RSS of the process (every run of the table; both runs of a fix rate live in it at once): "
-                  f"{peak_rss_mb:.0f} MB."]
+    lines += ["", "Peak RSS of the process (every run of the table, and the paper shapes when measured; both runs "
+                  f"of a fix rate live in it at once): {peak_rss_mb:.0f} MB."]
     profiled = [r for r in rows if "profile" in r]
     if profiled:
         names = list(profiled[0]["profile"]["parts"])
         lines += ["", f"Where a batch-8 training step's CPU time goes (median of {args.repeats} runs of each part on "
                       "one batch of random images, same process). A cached step is the trainable encoder blocks, the "
                       "Q-Former and heads (each forward and backward) and the Adam update; an uncached step adds the "
-                      "frozen blocks' forward. The last column is the most any cache of the frozen blocks can give "
-                      "a training step: (cached step + frozen forward) / cached step.", "",
+                      "frozen blocks' forward. The last column is the speed-up these parts predict for a "
+                      "training step, (cached step + frozen forward) / cached step: what removing the frozen forward "
+                      "gives and no more (epochs measured above can differ from it by the noise of single steps).", "",
                   "| fix rate | cached steps | trainable params | " + " | ".join(f"{n} s" for n in names)
-                  + " | most a cache can give |",
+                  + " | predicted speed-up |",
                   "|---|---|---|" + "---|" * (len(names) + 1)]
         for r in profiled:
             p = r["profile"]
