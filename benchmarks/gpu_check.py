@@ -50,10 +50,10 @@ INSTRUCTION = "Rate the quality of this image generated from the prompt: a red b
 class Device:
     """Where the check runs, and its peak-memory counter (GPU) or none (CPU dry run)."""
 
-    def __init__(self, dry_run: bool):
+    def __init__(self, dry_run: bool, cpu: bool = False):
         import torch
         self.torch = torch
-        self.cuda = torch.cuda.is_available() and not dry_run
+        self.cuda = torch.cuda.is_available() and not (dry_run or cpu)  # cpu: full shapes on the CPU
         self.name = torch.cuda.get_device_name(0) if self.cuda else f"CPU ({platform.processor() or 'dry run'})"
         self.device = torch.device("cuda" if self.cuda else "cpu")
 

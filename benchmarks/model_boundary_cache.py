@@ -239,10 +239,26 @@ def main() -> None:
     import torch
     torch.set_num_threads(args.threads)
     sys.path.insert(0, str(HERE))
+    base = Path(tempfile.mkdtemp(prefix="boundary-cache-"))
+    try:
+        rows = measure_rates(args, base)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)  # checkpoints with optimizer state: about 0.7 GB per run on `small`
+    paper = None
+    if args.paper_shapes:
+        import gpu_check  # benchmarks/gpu_check.py: part 4 measures the same thing on a GPU
+        paper = gpu_check.boundary_cache_step(gpu_check.Device(dry_run=False, cpu=True), False,
+                                              measured_steps=args.paper_shapes)
+        print(f"paper shapes: step CPU s {paper['step_cpu_plain']:.1f} / {paper['step_cpu_cached']:.1f} "
+              f"({paper['step_cpu_plain'] / paper['step_cpu_cached']:.2f}x), wall {paper['speed_up']:.2f}x", flush=True)
+    write_results(rows, args, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, paper)
+
+
+def measure_rates(args, base: Path) -> list[dict]:
+    """The interleaved training pair (and the step profile) of each fix rate, in folders under ``base``."""
     from model_speed import build_folder  # the speed benchmark's synthetic folder (64x64 PNGs, train/val parts)
     from aigciqa.database import DatabaseFolder
     from aigciqa.database.info import cache_report
-    base = Path(tempfile.mkdtemp(prefix="boundary-cache-"))
     rows = []
     for rate in args.rates:
         folders = {name: build_folder(base / f"{rate}-{name}", args.images).root for name in RUNS}
@@ -257,7 +273,7 @@ def main() -> None:
                "weight_diff": weight_difference(*(folders[n] / "runs/bench/last/model.safetensors" for n in RUNS)),
                "load": os.getloadavg()[0]}
         for folder in folders.values():  # checkpoints with optimizer state: about 0.7 GB per run on `small`
-            shutil.rmtree(folder)
+            shutil.rmtree(folder)  # (main removes ``base`` too, also when a run fails)
         if not args.no_profile:
             row["profile"] = step_profile(args.preset, rate, args.repeats)
         rows.append(row)
@@ -269,14 +285,7 @@ def main() -> None:
         if "profile" in row:
             print("  step parts (CPU s): " + ", ".join(f"{k} {v:.3f}" for k, v in row["profile"]["parts"].items()),
                   flush=True)
-    paper = None
-    if args.paper_shapes:
-        import gpu_check  # benchmarks/gpu_check.py: part 4 measures the same thing on a GPU
-        paper = gpu_check.boundary_cache_step(gpu_check.Device(dry_run=False), False, measured_steps=args.paper_shapes)
-        print(f"paper shapes: step CPU s {paper['step_cpu_plain']:.1f} / {paper['step_cpu_cached']:.1f} "
-              f"({paper['step_cpu_plain'] / paper['step_cpu_cached']:.2f}x), wall {paper['speed_up']:.2f}x", flush=True)
-    base.rmdir()
-    write_results(rows, args, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, paper)
+    return rows
 
 
 def write_results(rows: list[dict], args, peak_rss_mb: float, paper: dict | None = None) -> None:
@@ -304,11 +313,14 @@ def write_results(rows: list[dict], args, peak_rss_mb: float, paper: dict | None
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
 
     def spread(ratios) -> str:
+        if not len(ratios):  # --pairs 1: the last epoch has no whole-epoch time, so no pair after the first
+            return "n/a"
         return f"{np.median(ratios):.2f}x ({ratios.min():.2f}-{ratios.max():.2f})"
 
     for r in rows:
         plain, cached = float(np.median(r["cpu"]["plain"][1:])), float(np.median(r["cpu"]["cached"][1:]))
-        whole_plain, whole_cached = (float(np.median(r["whole_cpu"][n][1:])) for n in RUNS)
+        whole_plain, whole_cached = (float(np.median(r["whole_cpu"][n][1:])) if len(r["whole_cpu"][n]) > 1
+                                     else float("nan") for n in RUNS)
         lines.append(
             f"| {r['rate']} | {r['steps']} | **{spread(r['cpu_ratios'])}** | **{spread(r['whole_ratios'])}** "
             f"| {spread(r['wall_ratios'])} | {plain:.2f} / {cached:.2f} | {whole_plain:.2f} / {whole_cached:.2f} "

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
+import os
 import sys
 from contextlib import contextmanager
+
+HUB_BARS_VARIABLE = "HF_HUB_DISABLE_PROGRESS_BARS"
 
 
 def progress(items, description: str, enabled: bool = True, **tqdm_options):
@@ -26,23 +30,30 @@ def progress_factory(enabled: bool):
 @contextmanager
 def library_bars(enabled: bool):
     """Inside: huggingface_hub's (downloads) and transformers' (weight loading) progress bars follow
-    ``enabled`` too, so ``--quiet`` silences every bar a command shows; afterwards they are as they were.
-    transformers takes huggingface_hub's switch when it is first imported, so that switch goes first."""
-    if enabled:
+    ``enabled`` too, so ``--quiet`` silences every bar a command shows; afterwards both are as they were
+    (huggingface_hub's per-group settings included; transformers imported inside gets the state it would
+    have had). A set HF_HUB_DISABLE_PROGRESS_BARS is the user's own choice for both: left alone."""
+    if enabled or os.environ.get(HUB_BARS_VARIABLE) is not None:
         yield
         return
-    from huggingface_hub import utils as hub
-    hub_was_on = not hub.are_progress_bars_disabled()
+    try:
+        hub = importlib.import_module("huggingface_hub.utils.tqdm")
+    except ImportError:  # an optional dependency; without it neither library draws bars here
+        yield
+        return
+    hub_states = dict(hub.progress_bar_states)
     transformers = sys.modules.get("transformers")
-    transformers_was_on = transformers is None or transformers.utils.logging.is_progress_bar_enabled()
+    # transformers takes huggingface_hub's global switch when it is imported
+    transformers_on = (transformers.utils.logging.is_progress_bar_enabled() if transformers is not None
+                       else not hub.are_progress_bars_disabled())
     hub.disable_progress_bars()
     if transformers is not None:
         transformers.utils.logging.disable_progress_bar()
     try:
         yield
     finally:
-        if hub_was_on:
-            hub.enable_progress_bars()
         transformers = sys.modules.get("transformers")
-        if transformers is not None and transformers_was_on:
-            transformers.utils.logging.enable_progress_bar()
+        if transformers is not None and transformers_on:
+            transformers.utils.logging.enable_progress_bar()  # also turns huggingface_hub's on: reset below
+        hub.progress_bar_states.clear()
+        hub.progress_bar_states.update(hub_states)

@@ -282,10 +282,11 @@ def _restore(task, model, optimizer, scheduler, state, tensors, run_dir):
     for key, value in saved["scalars"].items():
         index, name = key.split(".", 1)
         per_param.setdefault(int(index), {})[name] = value
+    # How to compute is this version's choice, not state: set before loading, since torch places each
+    # parameter's step count by the groups it loads (on the parameter's device for the fused kernel).
     kernel = {key: optimizer.param_groups[0][key] for key in ADAM_KERNEL_KEYS}
-    optimizer.load_state_dict({"state": per_param, "param_groups": saved["param_groups"]})
-    for group in optimizer.param_groups:  # how to compute is this version's choice, not part of the state
-        group.update(kernel)
+    groups = [{**group, **kernel} for group in saved["param_groups"]]
+    optimizer.load_state_dict({"state": per_param, "param_groups": groups})
     scheduler.load_state_dict(state["scheduler"])
     torch.set_rng_state(tensors["rng.torch"])
     if torch.cuda.is_available():
