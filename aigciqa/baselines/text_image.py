@@ -127,6 +127,21 @@ def read_images(paths) -> list:
     return [open_image(path) for path in paths]
 
 
+def shorter_side_centre_square(image, size: int):
+    """torchvision's ``Resize(size)`` then ``CenterCrop(size)`` on a PIL image: the shorter side to ``size``
+    (the longer one to int(size x long / short)), bicubic, then the centred size x size square."""
+    from PIL import Image
+    width, height = image.size
+    if width <= height:
+        resized = (size, int(size * height / width))
+    else:
+        resized = (int(size * width / height), size)
+    if resized != image.size:
+        image = image.resize(resized, Image.Resampling.BICUBIC)
+    left, top = int(round((resized[0] - size) / 2.0)), int(round((resized[1] - size) / 2.0))
+    return image.crop((left, top, left + size, top + size))
+
+
 class TransformersScorer:
     """Loads a model and its processor (weights by local path or Hub id); ``score(paths, texts)`` gives one
     float per image; ``sources`` holds the resolved weights of each part (repo, commit, files) for the run."""
@@ -165,8 +180,12 @@ class TransformersScorer:
         """{part: repo id, revision, resolved commit, path and sha256 of every file}."""
         return {part: resolved.record() for part, resolved in self.sources.items()}
 
+    def images(self, paths) -> list:
+        """The images the processor gets (as decoded; a method may prepare them the way its own code does)."""
+        return read_images(paths)
+
     def inputs(self, paths, texts=None) -> dict:
-        kwargs = {"images": read_images(paths), "return_tensors": "pt"}
+        kwargs = {"images": self.images(paths), "return_tensors": "pt"}
         if texts is not None:
             kwargs.update(text=list(texts), padding=True, truncation=True)
             if self.max_text_tokens:
@@ -268,6 +287,12 @@ class ImageReward(TransformersScorer):
         self.processor = self.from_pretrained(transformers.AutoProcessor, base)
         self.processor.image_processor.size = {"height": size, "width": size}  # the checkpoint's input size
         self.folder = base
+
+    def images(self, paths) -> list:
+        """ImageReward's own preprocessing (ImageReward.py ``_transform``): the shorter side resized to the input
+        size (bicubic), then the centre square; BLIP's processor alone would squash the whole image to a square."""
+        size = self.processor.image_processor.size["height"]
+        return [shorter_side_centre_square(image, size) for image in read_images(paths)]
 
     def forward(self, paths, texts):
         import torch

@@ -64,6 +64,39 @@ def test_imagereward_loads_its_published_head_file_and_normalises(tiny_blip, ima
                        atol=1e-5)
 
 
+def test_shorter_side_centre_square_is_torchvisions_resize_then_centre_crop():
+    from PIL import Image
+    from aigciqa.baselines.text_image import shorter_side_centre_square
+    # torchvision: Resize(32) of 48 x 40 (w x h) -> 38 x 32 (int(32 * 48 / 40)); CenterCrop(32): left round(3.0)
+    wide = Image.fromarray(np.arange(40 * 48 * 3, dtype=np.uint8).reshape(40, 48, 3))
+    expected = np.asarray(wide.resize((38, 32), Image.Resampling.BICUBIC))[:, 3:35]
+    assert np.array_equal(np.asarray(shorter_side_centre_square(wide, 32)), expected)
+    tall = wide.transpose(Image.Transpose.TRANSPOSE)  # 40 x 48 -> 32 x 38, top round(3.0)
+    expected = np.asarray(tall.resize((32, 38), Image.Resampling.BICUBIC))[3:35]
+    assert np.array_equal(np.asarray(shorter_side_centre_square(tall, 32)), expected)
+    square = wide.crop((0, 0, 32, 32))
+    assert np.array_equal(np.asarray(shorter_side_centre_square(square, 32)), np.asarray(square))
+
+
+def test_imagereward_crops_the_centre_square_as_its_own_code_does(tiny_blip, image_files, tmp_path):
+    """ImageReward resizes the shorter side and crops the centre; a non-square image scores as its centre square
+    and not as the whole image squashed to a square (what BLIP's processor alone would feed)."""
+    from PIL import Image
+    from aigciqa.baselines.text_image import shorter_side_centre_square
+    folder, state = _with_head(tiny_blip, tmp_path, 32, "imagereward", prefix="mlp.")
+    torch.manual_seed(2)  # a head with larger weights than its initialisation, so that the image shows in the score
+    torch.save({f"mlp.{k}": torch.randn_like(v) * 0.5 for k, v in state.items()}, folder / "model.pt")
+    reward = scorer("imagereward", folder)
+    size = reward.processor.image_processor.size["height"]
+    wide = image_files[0]  # 48 x 40
+    centre, squashed = tmp_path / "centre.png", tmp_path / "squashed.png"
+    shorter_side_centre_square(Image.open(wide).convert("RGB"), size).save(centre)
+    Image.open(wide).convert("RGB").resize((size, size), Image.Resampling.BICUBIC).save(squashed)
+    scores = reward.score([wide, centre, squashed], [PROMPTS[0]] * 3)
+    assert scores[0] == pytest.approx(scores[1], abs=1e-6)
+    assert abs(scores[0] - scores[2]) > 1e-4
+
+
 def test_aesthetic_scores_the_image_alone(tiny_clip, image_files, tmp_path):
     folder, _ = _with_head(tiny_clip, tmp_path, 16, "aesthetic")  # the LAION .pth layout: layers.*
     aesthetic = scorer("aesthetic", folder)
