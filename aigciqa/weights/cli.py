@@ -30,6 +30,15 @@ def targets(names: list[str], stage: str | None = None) -> list[tuple[str, str]]
     return list(chosen.items())
 
 
+def installed(module: str) -> bool:
+    from aigciqa.common.deps import package_dir
+    try:
+        package_dir(module, "")
+        return True
+    except InputError:
+        return False
+
+
 def run_list(args) -> int:
     from aigciqa.weights.defaults import DEFAULTS
     from aigciqa.weights.resolve import cache_dir, official_folder, resolve
@@ -49,6 +58,10 @@ def run_list(args) -> int:
             folder = official_folder(entry.name)
             where = entry.source
             state = f"fetched in {folder}" if folder.is_dir() else f"not fetched ({entry.size})"
+        elif entry.extra.get("packages"):  # weights that ship inside pip packages
+            where = entry.source
+            missing = [name for name in entry.extra["packages"] if not installed(name)]
+            state = f"not installed: {', '.join(missing)} ({entry.size})" if missing else f"installed ({entry.size})"
         else:
             where, state = entry.source, entry.size
         print(f"{entry.name:<22} {entry.stage:<10} {where}\n{'':<33}{state}; licence: {entry.licence}")
@@ -122,17 +135,40 @@ def register(subparsers) -> None:
             --weights controlnet=/scratch/weights/controlnet                           # on the GPU node
         aigciqa weights verify /scratch/weights/controlnet""")
     commands = parser.add_subparsers(dest="weights_command", metavar="ACTION", required=True)
-    listing = commands.add_parser("list", help="the default weights, cached or not")
+    listing = add_command(commands, "list", summary="The default weights of every stage: cached or not.",
+                          description="""
+        Input: the weights table (aigciqa/weights/defaults.py), the Hugging Face cache, installed packages.
+        Output: one entry per default: name, stage, Hub id (or how to get it), cached/installed or not with
+        the commit and size on disk, licence. Reads only; nothing is downloaded.""",
+                          example="""
+        aigciqa weights list
+        aigciqa weights list --stage baseline""")
     from aigciqa.weights.defaults import DEFAULTS
     stages = list(dict.fromkeys(entry.stage for entry in DEFAULTS.values()))
     listing.add_argument("--stage", choices=stages, help="only this stage's weights")
     listing.set_defaults(func=run_list)
-    download = commands.add_parser("download", help="prefetch into the Hub cache or a folder")
+    download = add_command(commands, "download", summary="Prefetch weights into the Hub cache or a folder.",
+                           description="""
+        Input: default NAMES (as 'list' shows them) or Hub specs ORG/NAME[@REVISION][:FILE]; none: every
+        default on the Hub (or --stage STAGE's). Output: the Hugging Face cache, or with --to DIR a copy of
+        each model in DIR/<name>/ with a .aigciqa-weights.json manifest (repo id, commit, sha256 of every
+        file). Weights that ship in pip packages (small, smollm2, niqe, brisque) are refused with their pip
+        command.""",
+                           example="""
+        aigciqa weights download instructblip
+        aigciqa weights download --stage baseline --to /scratch/weights""")
     download.add_argument("names", nargs="*", metavar="NAME|SPEC", help="default names or Hub specs")
     download.add_argument("--stage", choices=stages, help="without NAMES: only this stage's defaults")
     download.add_argument("--to", type=Path, metavar="DIR", help="copy each model into DIR/<name>/ (with a manifest)")
     download.set_defaults(func=run_download)
-    check = commands.add_parser("verify", help="recorded hashes against the files")
+    check = add_command(commands, "verify", summary="Check weight files against their recorded hashes.",
+                        description="""
+        Input: a folder written by 'download --to' (its manifest), a database folder (the weights its card
+        records), or a cached Hub spec (the hashes its blobs are named by); none: every cached default.
+        Output: one line per target; exit status 1 when a file changed. Reads every byte.""",
+                        example="""
+        aigciqa weights verify /scratch/weights/controlnet
+        aigciqa weights verify db/""")
     check.add_argument("targets", nargs="*", metavar="FOLDER|DB|SPEC",
                        help="a folder written by 'download --to', a database folder, or a cached Hub spec "
                        "(default: the cached defaults)")

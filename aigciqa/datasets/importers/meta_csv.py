@@ -204,6 +204,6 @@ def read(src: Path, *, preset: str | None = None, name_column: str | None = None
 IMPORTER = Importer(
     name="meta-csv",
     summary="A classic IQA metadata CSV (pyiqa-style: name, mos, std, split columns) -> images, mos, splits; "
-            f"presets: {', '.join(PRESETS)}.",
+            f"layouts (--layout): {', '.join(PRESETS)}.",
     source="the metadata CSV file",
     read=read, options=OPTIONS)
