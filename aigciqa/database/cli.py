@@ -16,7 +16,7 @@ def register(subparsers) -> None:
         description="""
         Input: a database folder DB. Validates the card (dataset.json) against its JSON Schema, every
         table's columns and types, and every id that points into another table; counts rows and image
-        files on disk (--verify: and their sha256); lists the stages that can run next; reports the size
+        files on disk (--verify: and their sha256, or decodes those with none recorded); lists the stages that can run next; reports the size
         of the derived data under DB/cache/ (the model's boundary-activation cache) per image and in
         all. A command killed mid-write is finished or undone (its commit journal) and its temporary
         files removed, unless a writer is active; the report says what was cleaned. Output: a report on
@@ -27,7 +27,8 @@ def register(subparsers) -> None:
     add_db_argument(parser)
     add_json_argument(parser, nargs="?", const=BARE_JSON)
     parser.add_argument("--verify", action="store_true",
-                        help="also check every image file against the sha256 recorded in images.csv")
+                        help="also check every image file against the sha256 recorded in images.csv (decode it "
+                             "where none is recorded, as in imported databases)")
     parser.add_argument("--remove-cache", action="store_true",
                         help="delete DB/cache/ (derived data such as the boundary-activation cache) after reporting")
     parser.set_defaults(func=run)

@@ -31,6 +31,7 @@ class FolderReport:
     split_columns: list[str] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)  # trained models under runs/
     images_verified: int | None = None  # images whose sha256 was checked (--verify)
+    images_decoded: int | None = None  # images without a recorded sha256, decoded instead (--verify)
     cleaned: list[str] = field(default_factory=list)  # leftovers of killed commands, dealt with
     active_writer: str | None = None  # a command writing the folder now (its leftovers are kept)
     caches: list[dict] = field(default_factory=list)  # derived data under cache/ (see cache_report)
@@ -76,7 +77,7 @@ def inspect_folder(folder: DatabaseFolder, *, verify: bool = False) -> FolderRep
         report.images_on_disk = sum(present)
         report.missing_images = [p for p, ok in zip(paths, present) if not ok]
         if verify:
-            report.images_verified = verify_images(folder, tables["images"], present)
+            report.images_verified, report.images_decoded = verify_images(folder, tables["images"], present)
     if "splits" in tables:
         report.split_columns = [c for c in tables["splits"].columns if c != "image_id"]
     runs = folder.root / "runs"
@@ -113,11 +114,22 @@ def remove_caches(folder: DatabaseFolder) -> int:
     return freed
 
 
-def verify_images(folder: DatabaseFolder, images, present: list[bool]) -> int:
-    """Check each present image that has a recorded sha256; InputError at the first mismatch."""
-    checked = 0
+def verify_images(folder: DatabaseFolder, images, present: list[bool]) -> tuple[int, int]:
+    """Check each present image against its recorded sha256, and decode each one that has none (imported
+    databases record none): (hashes checked, images decoded); InputError at the first mismatch or at a file
+    that is not a readable image."""
+    from aigciqa.database.images import open_image
+    checked = decoded = 0
     for row, (path, sha256, ok) in enumerate(zip(images["path"], images["sha256"], present), start=1):
-        if not ok or not sha256:
+        if not ok:
+            continue
+        if not sha256:
+            try:
+                open_image(folder.path(path))
+            except InputError as error:
+                raise InputError(f"{path}: {error.message}", file=TABLES["images"].filename, row=row,
+                                 field="path") from None
+            decoded += 1
             continue
         actual = file_sha256(folder.path(path))
         if actual != sha256:
@@ -125,7 +137,7 @@ def verify_images(folder: DatabaseFolder, images, present: list[bool]) -> int:
                              "(the file changed after it was listed)", file=TABLES["images"].filename,
                              row=row, field="sha256")
         checked += 1
-    return checked
+    return checked, decoded
 
 
 def _available_commands() -> set[str]:
@@ -176,6 +188,8 @@ def format_report(report: FolderReport) -> str:
             lines.append(f"    missing: {shown}{more}")
     if report.images_verified is not None:
         lines.append(f"  sha256 checked: {report.images_verified} image files match images.csv")
+        if report.images_decoded:
+            lines.append(f"  no sha256 recorded: {report.images_decoded} image files decoded as images")
     if report.split_columns:
         lines.append(f"  split columns: {', '.join(report.split_columns)}")
     if report.runs:

@@ -188,6 +188,23 @@ def test_info_verify_checks_image_hashes(tmp_path, capsys):
     refused(["info", folder.root, "--verify"], capsys, "images.csv, record 1, field 'sha256'", "images/a.png")
 
 
+def test_info_verify_decodes_the_images_of_a_folder_without_hashes(tmp_path, capsys):
+    """Imported databases record no sha256: --verify then decodes each image, so a file that only looks
+    like an image (a text file named .png) is found, naming its record."""
+    from PIL import Image
+    folder = DatabaseFolder(tmp_path / "db")
+    (tmp_path / "db" / "images").mkdir(parents=True)
+    Image.new("RGB", (4, 4), (10, 20, 30)).save(tmp_path / "db" / "images" / "a.png")
+    (tmp_path / "db" / "images" / "b.png").write_text("not an image")
+    folder.write({"images": pd.DataFrame({"image_id": ["a", "b"], "path": ["images/a.png", "images/b.png"],
+                                          "sha256": ["", ""]})}, card=default_card("imported"))
+    refused(["info", folder.root, "--verify"], capsys, "images.csv, record 2, field 'path'", "images/b.png",
+            "cannot decode")
+    Image.new("RGB", (4, 4)).save(tmp_path / "db" / "images" / "b.png")
+    assert main(["info", str(folder.root), "--verify"]) == 0
+    assert "no sha256 recorded: 2 image files decoded as images" in capsys.readouterr().out
+
+
 def test_info_reports_and_cleans_leftovers_of_killed_commands(rated, capsys):
     temporary = rated.root / "images" / ".a.png.1f2e3d4c.tmp"
     temporary.parent.mkdir()
