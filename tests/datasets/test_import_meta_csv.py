@@ -142,6 +142,17 @@ def test_overwrite_keeps_other_tables_only_when_they_agree(tmp_path):
     assert pd.read_csv(dest / "images.csv").equals(before)
 
 
+def test_a_table_kept_by_overwrite_that_no_longer_fits_is_named_as_kept(tmp_path, capsys):
+    """--overwrite of another database's folder: a table this import does not write stays, and when it
+    refers to images that are gone the error says that the table is a leftover and what to do."""
+    dest = tmp_path / "db"
+    import_database("meta-csv", write(tmp_path, KONIQ), dest, preset="koniq10k")  # images, mos, splits
+    other = write(tmp_path, "img_name,mos\nz.jpg,50\n", "other.csv")  # writes images and mos, no splits
+    assert main(["import", "meta-csv", str(other), str(dest), "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert "splits.csv" in err and "is kept from the database that was here" in err and "remove that file" in err
+
+
 def test_images_already_in_dest_are_counted(tmp_path):
     dest = tmp_path / "db"
     (dest / "images").mkdir(parents=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from aigciqa.database import DatabaseFolder
+from aigciqa.database import TABLES, DatabaseFolder
 from aigciqa.errors import DataWarning, InputError
 from aigciqa.datasets.importers.base import ImportResult, Importer
 from aigciqa.registry import lookup
@@ -73,7 +73,16 @@ def import_database(kind: str, src: str | Path, dest: str | Path, *, overwrite: 
     with folder.transaction(command) as transaction:
         _check_destination(folder, overwrite)  # again under the lock: another import may have run
         kept = [name for name in folder.tables_present() if name not in result.tables] if folder.exists() else []
-        transaction.write(result.tables, card=result.card, stage="import", command=command)
+        try:
+            transaction.write(result.tables, card=result.card, stage="import", command=command)
+        except InputError as error:
+            kept_files = {TABLES[name].filename for name in kept}
+            if error.file is None or Path(error.file).name not in kept_files:
+                raise
+            raise InputError(f"{error.message} ({Path(error.file).name} is kept from the database that was "
+                             "here: --overwrite replaces only the tables this import writes; remove that file, or "
+                             "import into an empty folder)", file=error.file, row=error.row,
+                             field=error.field) from None
     for caught_warning in caught:  # hand every warning on to the caller's filters
         warnings.warn_explicit(caught_warning.message, caught_warning.category,
                                caught_warning.filename, caught_warning.lineno)
