@@ -23,7 +23,7 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from aigciqa.database.tables import SPLIT_VALUES
+from aigciqa.database.tables import SPLIT_VALUES, TABLES
 from aigciqa.errors import InputError
 
 PARTS = SPLIT_VALUES  # ("train", "val", "test")
@@ -97,13 +97,16 @@ def split_column_name(by: str, seed: int) -> str:
     return f"{by}_s{seed}"
 
 
-def part_sizes(n_units: int, ratios: Sequence[float]) -> dict[str, int]:
-    """How many units each part gets: largest-remainder rounding, at least one per part with a share."""
+def part_sizes(n_units: int, ratios: Sequence[float], unit: str = "unit", field: str | None = None) -> dict[str, int]:
+    """How many units each part gets: largest-remainder rounding, at least one per part with a share.
+    ``unit`` and ``field`` (the images.csv column the units come from) name them in the error."""
     ratios = parse_ratios(ratios)
     wanted = [r > 0 for r in ratios]
     if n_units < sum(wanted):
         names = ", ".join(part for part, w in zip(PARTS, wanted) if w)
-        raise InputError(f"{n_units} unit(s) cannot fill {names}: each needs at least one")
+        raise InputError(f"{n_units} {unit}(s) cannot fill {names}: each part needs at least one {unit} (fewer "
+                         "parts with --ratios, or a database with more)",
+                         file=TABLES["images"].filename if field else None, field=field)
     exact = np.array(ratios) * n_units
     sizes = np.floor(exact).astype(int)
     # Largest remainders first; ties go to the earlier part (train, then val, then test).
@@ -118,7 +121,8 @@ def part_sizes(n_units: int, ratios: Sequence[float]) -> dict[str, int]:
 
 # ---- the core: units -> parts -----------------------------------------------------------------
 def assign_parts(units: Iterable[str], ratios: Sequence[float], seed: int,
-                 strata: Mapping[str, str] | None = None) -> dict[str, str]:
+                 strata: Mapping[str, str] | None = None, *, unit: str = "unit",
+                 field: str | None = None) -> dict[str, str]:
     """Give each unit (a prompt id or an image id) a part; seeded and independent of input order.
 
     Part sizes follow the ratios exactly (see :func:`part_sizes`). With ``strata`` (unit -> group,
@@ -130,7 +134,7 @@ def assign_parts(units: Iterable[str], ratios: Sequence[float], seed: int,
     if seed < 0:
         raise InputError(f"seed {seed} must not be negative", field="seed")
     units = sorted(set(units))
-    sizes = part_sizes(len(units), ratios)
+    sizes = part_sizes(len(units), ratios, unit, field)
     rng = np.random.default_rng(seed)
     groups: dict[str, list[str]] = {}
     for unit in units:
@@ -183,7 +187,7 @@ def split_by_prompt(images: pd.DataFrame, prompts: pd.DataFrame | None = None, *
     """
     prompt_ids = _image_prompts(images)
     strata = _categories(prompts) if stratify else None
-    parts = assign_parts(prompt_ids, ratios, seed, strata)
+    parts = assign_parts(prompt_ids, ratios, seed, strata, unit="prompt", field="prompt_id")
     return pd.Series(prompt_ids.map(parts).to_numpy(), index=images.index, dtype=object,
                      name=split_column_name("prompt", seed))
 
@@ -192,7 +196,7 @@ def split_by_image(images: pd.DataFrame, *, seed: int = 0,
                    ratios: Sequence[float] = DEFAULT_RATIOS) -> pd.Series:
     """One split column at random by image (prompts end up in several parts)."""
     image_ids = images["image_id"].astype(str)
-    parts = assign_parts(image_ids, ratios, seed)
+    parts = assign_parts(image_ids, ratios, seed, unit="image", field="image_id")
     return pd.Series(image_ids.map(parts).to_numpy(), index=images.index, dtype=object,
                      name=split_column_name("image", seed))
 

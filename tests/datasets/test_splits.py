@@ -101,6 +101,10 @@ def test_ratios_without_val_and_rounding(aigciqa2023):
     assert part_sizes(3, (0.7, 0.1, 0.2)) == {"train": 1, "val": 1, "test": 1}  # no part with a share is empty
     with pytest.raises(InputError, match="cannot fill"):
         part_sizes(2, (0.7, 0.1, 0.2))
+    two_prompts = pd.DataFrame({"image_id": ["a", "b", "c"], "prompt_id": ["p1", "p1", "p2"]})
+    with pytest.raises(InputError) as error:  # names what is counted and where it comes from
+        split_by_prompt(two_prompts, seed=0, ratios=(0.7, 0.1, 0.2))
+    assert str(error.value).startswith("images.csv, field 'prompt_id': 2 prompt(s) cannot fill train, val, test")
 
 
 @pytest.mark.parametrize("text, message", [
