@@ -312,7 +312,8 @@ def verify_manifest(path: Path, target: str) -> Check:
 def verify_database(folder: Path, target: str) -> list[Check]:
     """The weights a database's images were made with (the card's ``generate`` records) against their files."""
     from aigciqa.database import DatabaseFolder
-    generators = DatabaseFolder(folder).read_card().get("generate", {}).get("generators", {})
+    card = DatabaseFolder(folder).read_card()
+    generators = card.get("generate", {}).get("generators", {})
     checks = []
     for name, entry in sorted(generators.items()):
         for key in ("weights_files", "base_weights_files"):
@@ -322,8 +323,11 @@ def verify_database(folder: Path, target: str) -> list[Check]:
                                             f"{target}: {name}{' (base)' if key.startswith('base') else ''} "
                                             f"{record.get('repo_id') or record['path']}"))
     if not checks:
-        raise InputError("the card records no weights files (generate records them for real weights, not "
-                         "for 'tiny')", file=folder / "dataset.json", field="generate.generators")
+        made = "imported, not generated here" if "generate" not in card.get("provenance", {}) else \
+            "generated with the random 'tiny' pipelines, which have no files"
+        raise InputError(f"the card records no weights files, so there is nothing to verify: its images were {made} "
+                         "(generate records the files of real weights)", file=folder / "dataset.json",
+                         field="generate.generators")
     return checks
 
 

