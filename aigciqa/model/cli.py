@@ -7,10 +7,11 @@ the model modules), so ``aigciqa --help`` stays fast and works without them.
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from aigciqa.common.deps import MODEL_PACKAGES, TRAIN_HINT, require
 from aigciqa.errors import InputError
-from aigciqa.model.runs import LORA_BLOCKS, STAGE_COMMANDS
+from aigciqa.model.runs import CONFIG_FILE, LORA_BLOCKS, STAGE_COMMANDS
 from aigciqa.weights.defaults import DEFAULTS
 
 
@@ -72,8 +73,11 @@ def run_train_scorer(args) -> int:
             perspectives = options.perspectives or load_model_data(args.db, split=None, need_mos=False,
                                                                    check_files=False).perspectives
             for name in perspectives:
-                single = TrainOptions(**{**options.__dict__, "perspectives": [name],
-                                         "run": f"{options.run_name()}-{name}"})
+                run = f"{options.run_name()}-{name}"
+                # --resume after an interrupt continues the perspectives begun; the later ones start afresh
+                begun = (Path(args.db) / "runs" / run / CONFIG_FILE).is_file()
+                single = TrainOptions(**{**options.__dict__, "perspectives": [name], "run": run,
+                                         "resume": options.resume and begun})
                 runs.append(train(args.db, single))
         else:
             runs.append(train(args.db, options))
@@ -127,8 +131,7 @@ def _report_runs(runs) -> int:
 def warn_if_unfinished(command: str, run) -> None:
     """One line on stderr when ``run`` is a training run stopped before its planned epochs (its model is then
     the best checkpoint so far, legitimate to use, but not what the finished run will be)."""
-    from pathlib import Path
-    from aigciqa.model.runs import CONFIG_FILE, run_progress
+    from aigciqa.model.runs import run_progress
     if not (Path(run) / CONFIG_FILE).is_file():  # not a run: the command itself says so
         return
     progress = run_progress(run)

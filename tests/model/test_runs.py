@@ -130,3 +130,25 @@ def test_commands_whose_rerun_resumes_keep_the_generic_interrupt_line(tmp_path, 
     monkeypatch.setattr(generate_cli, "run", interrupted)
     assert main(["generate", str(tmp_path)]) == 130
     assert capsys.readouterr().err == "aigciqa generate: interrupted; finished outputs are kept, a rerun resumes\n"
+
+
+def test_an_interrupted_per_perspective_train_resumes_the_perspectives_not_begun_too(make_folder, tmp_path, capsys,
+                                                                                     monkeypatch):
+    """Interrupted in the first perspective's run, the named command finishes it and trains the second, which
+    has no checkpoint yet (a bare --resume of it would be refused: 'no checkpoint to resume from')."""
+    folder = make_folder(tmp_path / "db")
+    save = loop._save
+
+    def save_then_interrupt(*args, **kwargs):
+        save(*args, **kwargs)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "_save", save_then_interrupt)
+    assert main(["train", "scorer", str(folder.root), *TRAIN, "--per-perspective"]) == 130
+    monkeypatch.setattr(loop, "_save", save)
+    message = capsys.readouterr().err
+    command = message.split("continue the run with: ", 1)[1].split(" (if it stopped", 1)[0]
+    assert not (folder.root / "runs" / "mint-iqa-tiny-authenticity").exists()
+    assert run_command(command) == 0
+    for name in ("quality", "authenticity"):
+        assert run_progress(folder.root / "runs" / f"mint-iqa-tiny-{name}").finished
