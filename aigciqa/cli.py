@@ -267,6 +267,13 @@ def build_parser(commands=None) -> argparse.ArgumentParser:
     return parser
 
 
+def rerun_resumes(args) -> str:
+    """What an interrupted command leaves, for commands whose plain rerun continues where it stopped. A command
+    for which that is untrue sets its own ``interrupted`` default: a function of its parsed arguments
+    (``args.argv`` holds the arguments it was given) returning the line."""
+    return "interrupted; finished outputs are kept, a rerun resumes"
+
+
 def command_word(argv: list[str]) -> str | None:
     """The subcommand an argument list runs (its first word), or None (``--help``, ``--version``)."""
     return argv[0] if argv and not argv[0].startswith("-") else None
@@ -280,6 +287,7 @@ def main(argv: list[str] | None = None) -> int:
         argv = upgrade(argv) if upgrade else argv
     parser = build_parser([word] if word else [])
     args = parser.parse_args(argv)
+    args.argv = argv  # what the command was given (after the old spellings' rewriting), e.g. to say how to rerun it
     from aigciqa.common.progress import library_bars  # after parsing: `--help` imports no more than it needs
     try:
         with library_bars(not getattr(args, "quiet", False)):
@@ -291,7 +299,6 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print(f"aigciqa {args.command}: interrupted; finished outputs are kept, a rerun resumes",
-              file=sys.stderr)
+        print(f"aigciqa {args.command}: {getattr(args, 'interrupted', rerun_resumes)(args)}", file=sys.stderr)
         return 130
     return int(result or 0)

@@ -16,7 +16,10 @@ def register(subparsers) -> None:
         description="""
         Input: a database folder DB. Validates the card (dataset.json) against its JSON Schema, every
         table's columns and types, and every id that points into another table; counts rows and image
-        files on disk (--verify: and their sha256, or decodes those with none recorded); lists the stages that can run next; reports the size
+        files on disk (--verify: and their sha256, or decodes those with none recorded);
+        lists the trained runs under DB/runs/ and, apart, the
+        unfinished ones (epochs done of planned, the command that resumes them); lists the stages that can
+        run next (an unfinished run's resume before its evaluation); reports the size
         of the derived data under DB/cache/ (the model's boundary-activation cache) per image and in
         all. A command killed mid-write is finished or undone (its commit journal) and its temporary
         files removed, unless a writer is active; the report says what was cleaned. Output: a report on

@@ -13,6 +13,7 @@ from aigciqa.database.folder import ANNOTATIONS_FILE, CACHE_DIR, SCREENING_FILE,
 from aigciqa.database.journal import FolderLock, holder_of, recover
 from aigciqa.database.tables import TABLES
 from aigciqa.errors import InputError
+from aigciqa.model.runs import CONFIG_FILE, run_progress
 
 
 @dataclass
@@ -29,7 +30,9 @@ class FolderReport:
     provenance: dict[str, dict] = field(default_factory=dict)
     next_steps: list[str] = field(default_factory=list)
     split_columns: list[str] = field(default_factory=list)
-    runs: list[str] = field(default_factory=list)  # trained models under runs/
+    runs: list[str] = field(default_factory=list)  # trained models under runs/ (finished runs)
+    # runs stopped before their planned epochs: name, epochs_done, epochs_planned, resume_command, resume_caveat
+    unfinished_runs: list[dict] = field(default_factory=list)
     images_verified: int | None = None  # images whose sha256 was checked (--verify)
     images_decoded: int | None = None  # images without a recorded sha256, decoded instead (--verify)
     cleaned: list[str] = field(default_factory=list)  # leftovers of killed commands, dealt with
@@ -82,7 +85,15 @@ def inspect_folder(folder: DatabaseFolder, *, verify: bool = False) -> FolderRep
         report.split_columns = [c for c in tables["splits"].columns if c != "image_id"]
     runs = folder.root / "runs"
     if runs.is_dir():
-        report.runs = sorted(p.name for p in runs.iterdir() if (p / "config.json").is_file())
+        for run in sorted(p for p in runs.iterdir() if (p / CONFIG_FILE).is_file()):
+            progress = run_progress(run)
+            if progress.finished:
+                report.runs.append(run.name)
+            else:
+                report.unfinished_runs.append({"name": run.name, "epochs_done": progress.epochs_done,
+                                               "epochs_planned": progress.epochs_planned,
+                                               "resume_command": progress.resume_command(shlex.quote(report.root)),
+                                               "resume_caveat": progress.resume_caveat()})
     report.caches = cache_report(folder)
     report.next_steps = _next_steps(report, tables)
     return report
@@ -163,8 +174,11 @@ def _next_steps(report: FolderReport, tables) -> list[str]:
         steps.append(f"aigciqa split {root}      # train/val/test splits by prompt")
     trainable = (has("mos") or has("pairs")) and has("splits") and report.images_on_disk
     split = report.split_columns[0] if report.split_columns else "SPLIT"
-    if trainable and not report.runs:
+    if trainable and not report.runs and not report.unfinished_runs:
         steps.append(f"aigciqa train scorer {root} --split {split}      # train MINT-IQA")
+    for run in report.unfinished_runs:  # finish these before evaluating them
+        steps.append(f"{run['resume_command']}   # finish {run['name']} "
+                     f"(epoch {run['epochs_done']} of {run['epochs_planned']}){run['resume_caveat']}")
     for run in report.runs if trainable else ():
         steps.append(f"aigciqa evaluate {root} --model {shlex.quote(report.root + '/runs/' + run)} --split {split} --part test   "
                      "# test metrics of a trained model")
@@ -194,6 +208,9 @@ def format_report(report: FolderReport) -> str:
         lines.append(f"  split columns: {', '.join(report.split_columns)}")
     if report.runs:
         lines.append(f"  trained models (runs/): {', '.join(report.runs)}")
+    for run in report.unfinished_runs:
+        lines.append(f"  unfinished run runs/{run['name']}: {run['epochs_done']} of {run['epochs_planned']} epochs "
+                     f"done; resume with: {run['resume_command']}{run['resume_caveat']}")
     if report.caches:
         total = sum(c["bytes"] for c in report.caches)
         lines.append(f"  cache/: {total / 1e6:.1f} MB (remove: aigciqa info {shlex.quote(report.root)} --remove-cache)")

@@ -6,13 +6,13 @@ the model modules), so ``aigciqa --help`` stays fast and works without them.
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 from aigciqa.common.deps import MODEL_PACKAGES, TRAIN_HINT, require
 from aigciqa.errors import InputError
-from aigciqa.model.runs import LORA_BLOCKS
+from aigciqa.model.runs import CONFIG_FILE, LORA_BLOCKS, STAGE_COMMANDS
 from aigciqa.weights.defaults import DEFAULTS
-
-# The training stages as subcommands of `aigciqa train`, by the number of the paper's stage.
-STAGE_COMMANDS = {1: "scorer", 2: "instruct", 3: "feedback"}
 
 
 def _need_torch() -> None:
@@ -23,7 +23,34 @@ def _loop_options(args) -> dict:
     """The options of the training loop every stage shares (aigciqa.model.loop.LoopOptions)."""
     return dict(run=args.run, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
                 grad_accum=args.grad_accum, mixed_precision=args.mixed_precision, resume=args.resume,
-                stop_after=args.stop_after, cpu=args.cpu, progress=not args.quiet)
+                stop_after=args.stop_after, cpu=args.cpu, progress=not args.quiet,
+                resume_command=train_resume_command(args))
+
+
+def train_resume_command(args) -> str | None:
+    """The command that continues a ``train`` run: the arguments it was given (``args.argv``, set by the
+    ``aigciqa`` command; None when called otherwise) with ``--resume`` and without ``--stop-after``, so it runs
+    to the planned epochs. Options that fix the result must stay the same for a resume, so the rest is kept."""
+    import shlex
+    argv = getattr(args, "argv", None)
+    if argv is None:
+        return None
+    kept, skip = [], False
+    for item in argv:
+        if skip or item.startswith("--stop-after="):
+            skip = False
+            continue
+        if item == "--stop-after":
+            skip = True
+            continue
+        kept.append(item)
+    return shlex.join(["aigciqa", *kept, *([] if "--resume" in kept else ["--resume"])])
+
+
+def train_interrupted(args) -> str:
+    """``aigciqa train``'s line on Ctrl-C: a plain rerun is refused ("run exists"), so name the resume."""
+    return (f"interrupted; the epochs finished so far are kept; continue the run with: {train_resume_command(args)} "
+            "(if it stopped before its first epoch ended, rerun it without --resume)")
 
 
 def run_train_scorer(args) -> int:
@@ -46,8 +73,11 @@ def run_train_scorer(args) -> int:
             perspectives = options.perspectives or load_model_data(args.db, split=None, need_mos=False,
                                                                    check_files=False).perspectives
             for name in perspectives:
-                single = TrainOptions(**{**options.__dict__, "perspectives": [name],
-                                         "run": f"{options.run_name()}-{name}"})
+                run = f"{options.run_name()}-{name}"
+                # --resume after an interrupt continues the perspectives begun; the later ones start afresh
+                begun = (Path(args.db) / "runs" / run / CONFIG_FILE).is_file()
+                single = TrainOptions(**{**options.__dict__, "perspectives": [name], "run": run,
+                                         "resume": options.resume and begun})
                 runs.append(train(args.db, single))
         else:
             runs.append(train(args.db, options))
@@ -98,6 +128,17 @@ def _report_runs(runs) -> int:
     return 0
 
 
+def warn_if_unfinished(command: str, run) -> None:
+    """One line on stderr when ``run`` is a training run stopped before its planned epochs (its model is then
+    the best checkpoint so far, legitimate to use, but not what the finished run will be)."""
+    from aigciqa.model.runs import run_progress
+    if not (Path(run) / CONFIG_FILE).is_file():  # not a run: the command itself says so
+        return
+    progress = run_progress(run)
+    if not progress.finished:
+        print(f"aigciqa {command}: warning: {progress.unfinished_line()}", file=sys.stderr)
+
+
 def _json_target(args) -> str | None:
     """``--json FILE``, or '-' for the deprecated ``--format json``."""
     from aigciqa.cli import deprecated
@@ -123,6 +164,8 @@ def run_evaluate(args) -> int:
         raise InputError("--model RUN is needed (or --vqa --vlm MODEL, or --answers FILE to score an answers file)",
                          field="--model")
     _need_torch()
+    if args.model:
+        warn_if_unfinished("evaluate", args.model)
     if args.vqa:
         from aigciqa.model.explain import evaluate_vlm, evaluate_vqa, format_vqa
         evaluate, answerer = (evaluate_vlm, args.vlm) if args.vlm else (evaluate_vqa, args.model)
@@ -186,6 +229,7 @@ def run_score(args) -> int:
     if args.question and not args.explain:
         raise InputError("--question needs --explain")
     target = _json_target(args)
+    warn_if_unfinished("score", args.model)
     from aigciqa.model.evaluate import score_inputs, score_source
     segments = {name: getattr(args, name) for name in ("style", "content", "atmosphere") if getattr(args, name)}
     inputs = score_source(args.images, args.prompt, segments)
@@ -340,7 +384,7 @@ def register(subparsers) -> None:
                         help="do not use the boundary cache (DB/cache/boundary/: the frozen image-encoder blocks' "
                              "activations, computed once per image; on by default when exact)")
     _loop(scorer)
-    scorer.set_defaults(func=run_train_scorer)
+    scorer.set_defaults(func=run_train_scorer, interrupted=train_interrupted)
 
     instruct = add_command(
         stages, "instruct", summary="Stage 2: instruction tuning on vqa.jsonl, from a stage-1 run.",
@@ -369,7 +413,7 @@ def register(subparsers) -> None:
                           help="InstructBLIP checkpoint (folder or Hub id) whose Q-Former initialises the instruct "
                                "Q-Former (default: the stage-1 run's)")
     _loop(instruct)
-    instruct.set_defaults(func=run_train_instruct)
+    instruct.set_defaults(func=run_train_instruct, interrupted=train_interrupted)
 
     feedback = add_command(
         stages, "feedback", summary="Stage 3: fine-tune the feedback regressors, from a stage-2 run.",
@@ -382,7 +426,7 @@ def register(subparsers) -> None:
     feedback.add_argument("--from", dest="from_run", required=True, metavar="RUN",
                           help="the stage-2 run to build on (a folder, or a name under DB/runs)")
     _loop(feedback)
-    feedback.set_defaults(func=run_train_feedback)
+    feedback.set_defaults(func=run_train_feedback, interrupted=train_interrupted)
 
     evaluate = add_command(
         subparsers, "evaluate",

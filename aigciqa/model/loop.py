@@ -42,10 +42,11 @@ class LoopOptions:
     stop_after: int | None = None  # stop after this many epochs in this invocation (resume later)
     cpu: bool = False
     progress: bool = True
+    resume_command: str | None = None  # the command that continues this run (recorded in last/state.json)
 
 
 # LoopOptions fields that describe one invocation, not the run (left out of config.json).
-INVOCATION_KEYS = ("run", "resume", "stop_after", "cpu", "progress")
+INVOCATION_KEYS = ("run", "resume", "stop_after", "cpu", "progress", "resume_command")
 
 
 @dataclass
@@ -148,6 +149,9 @@ def _fit_locked(root, options: LoopOptions, config: dict, make_task, resume_keys
         history, best = state["history"], state["best"]
 
     result = TrainResult(run_dir=run_dir, history=history, main_process=accelerator.is_main_process)
+    # How to continue the run (aigciqa info, evaluate and score name it while it is unfinished); a resume
+    # through the Python API keeps the command the run was started with.
+    resume_command = options.resume_command or (state or {}).get("resume_command")
     last_epoch = options.epochs if options.stop_after is None else min(options.epochs,
                                                                        start_epoch + options.stop_after)
     for epoch in range(start_epoch, last_epoch):
@@ -192,7 +196,8 @@ def _fit_locked(root, options: LoopOptions, config: dict, make_task, resume_keys
         history.append(record)
         if accelerator.is_main_process:
             _save(folder, run_rel, config, task, accelerator.unwrap_model(model), optimizer, scheduler,
-                  {"epoch": epoch + 1, "history": history, "best": best}, improved)
+                  {"epoch": epoch + 1, "history": history, "best": best, "resume_command": resume_command},
+                  improved)
         accelerator.wait_for_everyone()
 
     result.best_epoch = best["epoch"]

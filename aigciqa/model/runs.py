@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
@@ -32,6 +33,9 @@ LAST_DIR = "last"
 STATE_TENSORS = "state.safetensors"
 STATE_JSON = "state.json"
 METRICS_FILE = "metrics.json"
+
+# The training stages as subcommands of `aigciqa train`, by the number of the paper's stage.
+STAGE_COMMANDS = {1: "scorer", 2: "instruct", 3: "feedback"}
 
 # Config keys that fix the architecture: a checkpoint only loads into a model built with the same values.
 ARCHITECTURE_KEYS = ("preset", "perspectives", "bins", "lora_rank", "num_queries")
@@ -181,3 +185,47 @@ def metrics_json(history, best, test, selection: str = "srcc", extra: dict | Non
     return json.dumps({"history": history, "best_epoch": best["epoch"],
                        f"best_val_{selection}": best["srcc"] if math.isfinite(best["srcc"]) else None,
                        "test": test, **(extra or {})}, indent=2, default=float, allow_nan=True) + "\n"
+
+
+@dataclass(frozen=True)
+class RunProgress:
+    """How far a run's training got: epochs checkpointed of those planned (config.json's ``epochs``) and the
+    command that continues it (recorded by ``aigciqa train``; None when trained through the Python API)."""
+    run: Path
+    stage: int
+    epochs_done: int
+    epochs_planned: int | None  # None: not a trained run (e.g. a baseline's stored scores)
+    recorded_command: str | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.epochs_planned is None or self.epochs_done >= self.epochs_planned
+
+    def resume_command(self, db="DB") -> str:
+        """The command that continues the run: the recorded one, else its shape (see :meth:`resume_caveat`)."""
+        if self.recorded_command:
+            return self.recorded_command
+        return (f"aigciqa train {STAGE_COMMANDS.get(self.stage, 'STAGE')} {db} --run {self.run.name} "
+                f"--epochs {self.epochs_planned} --resume")
+
+    def resume_caveat(self) -> str:
+        """What the command leaves out when it was not recorded (a run trained through the Python API)."""
+        return "" if self.recorded_command else f" (plus the options it was started with: {self.run / CONFIG_FILE})"
+
+    def unfinished_line(self, db="DB") -> str:
+        """One line for a run that is not finished: where it stopped and how to finish it."""
+        return (f"run {self.run} is unfinished (epoch {self.epochs_done} of {self.epochs_planned}): its model is the "
+                f"best checkpoint so far; finish it with: {self.resume_command(db)}{self.resume_caveat()}")
+
+
+def run_progress(run) -> RunProgress:
+    """How far the run folder's training got, from config.json (epochs planned) and last/state.json (epochs
+    checkpointed, the resume command): the one place that decides whether a run is finished."""
+    run = Path(run)
+    config = read_json(run / CONFIG_FILE, missing="not a model run: config.json is missing", what="run config")
+    planned = config.get("epochs") if isinstance(config, dict) else None
+    if not isinstance(planned, int):
+        return RunProgress(run, 1, 0, None)
+    state_path = run / LAST_DIR / STATE_JSON
+    state = read_json(state_path, what="checkpoint state") if state_path.is_file() else {}
+    return RunProgress(run, stage_of(config), int(state.get("epoch", 0)), planned, state.get("resume_command"))
