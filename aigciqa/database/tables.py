@@ -110,48 +110,61 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
 
 def read_csv_text(path, *, encoding: str = "utf-8") -> pd.DataFrame:
     """Read a CSV with every cell as text ("" for empty). Each record must have as many cells as the
-    header; a record with more or fewer, an unclosed quote or undecodable bytes is an InputError
-    naming the file, the record (1-based, header not counted, blank lines skipped) and its line."""
+    header; a record with more or fewer, an unclosed or stray quote or undecodable bytes is an
+    InputError naming the file, the record (1-based, header and blank lines not counted) and its line."""
     text = read_text(path, encoding)
     if not text.strip():
         raise InputError("file is empty", file=path)
     header, records = parse_csv_records(text, path)
-    for record, (line, cells) in enumerate(records, start=1):
-        if len(cells) != len(header):
-            raise InputError(f"has {len(cells)} cells where the header has {len(header)}",
-                             file=path, row=record, line=line)
-    # Built column by column from the parsed cells; pandas' own parser splits a long record into an
-    # extra phantom row and pads a short one silently, so it never sees the file itself.
-    columns = list(zip(*(cells for _, cells in records))) or [()] * len(header)
-    frame = pd.DataFrame({i: pd.Series(column, dtype=str) for i, column in enumerate(columns)})
+    # Built from the parsed cells: pandas' own parser splits a long record into an extra phantom row
+    # and pads a short one silently. Positions first, then the names, so a repeated name survives
+    # to be reported by coerce_table.
+    frame = pd.DataFrame(records, columns=range(len(header)), dtype=str)
     frame.columns = header
     return frame
 
 
-def parse_csv_records(text: str, path) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """The header's cells and each record's (first line, cells); blank lines are not records.
-    Lines end in "\n" or "\r\n", as an editor counts them. A quote that is never closed, a stray
-    quote or a carriage return inside a record is an InputError naming the record and line."""
-    # newline="\n": a lone "\r" is not a line break (pandas and universal newlines make one, which
-    # turned "403,...\r,extra" into two records and shifted every record number after it).
-    reader = csv.reader(io.StringIO(text, newline="\n"), strict=True)
-    records: list[tuple[int, list[str]]] = []
-    start = 1  # line on which the record being read begins
+def _csv_reader(text: str):
+    # newline="\n": lines end in "\n" or "\r\n", as an editor counts them; a lone "\r" is not a line
+    # break (universal newlines and pandas make one, which turned "403,...\r,extra" into two records).
+    return csv.reader(io.StringIO(text, newline="\n"), strict=True)
+
+
+def parse_csv_records(text: str, path) -> tuple[list[str], list[list[str]]]:
+    """The header's cells and each record's cells (blank lines are not records), every record as
+    long as the header; otherwise an InputError naming the first bad record and its line."""
+    try:
+        rows = [cells for cells in _csv_reader(text) if cells]
+    except csv.Error:
+        rows = []
+    if not rows or len(set(map(len, rows))) > 1:
+        _raise_first_bad_record(text, path)
+    return rows[0], rows[1:]
+
+
+def _raise_first_bad_record(text: str, path) -> None:
+    """Read again, now tracking where each record starts (only for the message: it costs time)."""
+    reader = _csv_reader(text)
+    header: list[str] | None = None
+    record, start = 0, 1  # record 0 is the header; start: the line the record being read begins on
     try:
         for cells in reader:
             if cells:
-                records.append((start, cells))
+                if header is None:
+                    header = cells
+                elif len(cells) != len(header):
+                    raise InputError(f"has {len(cells)} cells where the header has {len(header)}",
+                                     file=path, row=record, line=start)
+                record += 1
             start = reader.line_num + 1
     except csv.Error as error:
-        # The record being read follows the last complete one (records[0] is the header).
         problem = str(error)
         if "end of data" in problem or "field limit" in problem:
             problem = "a quoted cell that starts in this record is never closed (a missing '\"')"
         elif "new-line character" in problem:
             problem = "a carriage return (\\r) inside the record, not at the end of a line"
-        raise InputError(f"malformed CSV: {problem}", file=path, row=len(records) or None, line=start) from None
-    header, *rows = records
-    return header[1], rows
+        raise InputError(f"malformed CSV: {problem}", file=path, row=record or None, line=start) from None
+    raise AssertionError("a record was refused but none is malformed")  # unreachable: the checks agree
 
 
 _MISSING_TEXT = {"", "nan", "NaN", "NA", "<NA>", "None", "null"}
