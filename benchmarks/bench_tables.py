@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # this folder's helpers
+from bench_build_vqa import timed  # noqa: E402
 from results import markdown_table, provenance, write_section  # noqa: E402
 
 from aigciqa.database import DatabaseFolder, default_card  # noqa: E402
@@ -47,15 +47,6 @@ def panel_tables(seed: int = 0) -> tuple[dict[str, pd.DataFrame], dict]:
     return {"images": images, "ratings": ratings, "answers": answers}, card
 
 
-def best(function, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return min(times)
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="best of N runs of each (default 3)")
@@ -70,10 +61,10 @@ def main() -> int:
                 continue
             path = folder.table_path(name)
             assert read_csv_text(path).equals(pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False))
-            reference = best(lambda: pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False),
-                             args.repeats)
-            parse = best(lambda: read_csv_text(path), args.repeats)
-            whole = best(lambda: folder.read_table(name, card), args.repeats)
+            reference, _ = timed(lambda: pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False),
+                                 args.repeats)
+            parse, _ = timed(lambda: read_csv_text(path), args.repeats)
+            whole, _ = timed(lambda: folder.read_table(name, card), args.repeats)
             rows.append([f"{path.name}", f"{len(tables[name])} x {len(tables[name].columns)}",
                          f"{reference:.3f}", f"{parse:.3f}", f"{parse / reference:.1f}x", f"{whole:.3f}"])
     body = "\n".join([
