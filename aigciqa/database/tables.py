@@ -163,6 +163,14 @@ def _raise_first_bad_record(text: str, path) -> None:
             problem = "a quoted cell that starts in this record is never closed (a missing '\"')"
         elif "new-line character" in problem:
             problem = "a carriage return (\\r) inside the record, not at the end of a line"
+            # Typically a cell appended after the "\r" of a CRLF line: say what the line holds then.
+            line = text.split("\n")[reader.line_num - 1].removesuffix("\r").replace("\r", "")
+            try:
+                count = len(next(csv.reader([line]), []))
+            except csv.Error:  # a cell over the csv module's size limit: the first sentence says enough
+                count = None
+            if header is not None and count not in (None, len(header)):
+                problem += f"; without it the line has {count} cells where the header has {len(header)}"
         raise InputError(f"malformed CSV: {problem}", file=path, row=record or None, line=start) from None
     raise AssertionError("a record was refused but none is malformed")  # unreachable: the checks agree
 

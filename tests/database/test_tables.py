@@ -60,6 +60,7 @@ def test_a_carriage_return_inside_a_record_is_named_not_split_off(folder):
     error = error_of(folder, "images")
     assert (error.row, error.line) == (4, 5)
     assert "carriage return" in error.message
+    assert error.message.endswith("without it the line has 10 cells where the header has 9")
 
 
 def test_crlf_files_read_as_before(folder):
