@@ -13,9 +13,9 @@ class InputError(Exception):
     """Bad user input. The command line prints it on one line and exits with status 2.
 
     ``row`` is the 1-based data record (the header is not counted), so it matches what a
-    spreadsheet shows after the header line. ``line`` is the 1-based line of the file where that
-    record starts, given where the two differ or no record can be named (blank lines, cells that
-    span lines, a malformed header).
+    spreadsheet shows after the header line. ``line``, where given, is the 1-based line of the file
+    on which that record starts (not always row + 1: blank lines, cells that span lines); a
+    malformed header has a line and no record.
     """
 
     def __init__(self, message: str, *, file: str | Path | None = None,
