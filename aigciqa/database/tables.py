@@ -153,7 +153,7 @@ def _raise_first_bad_record(text: str, path) -> None:
                 if header is None:
                     header = cells
                 elif len(cells) != len(header):
-                    raise InputError(f"has {len(cells)} cells where the header has {len(header)}",
+                    raise InputError(f"has {_cells(len(cells))} where the header has {len(header)}",
                                      file=path, row=record, line=start)
                 record += 1
             start = reader.line_num + 1
@@ -170,9 +170,13 @@ def _raise_first_bad_record(text: str, path) -> None:
             except csv.Error:  # a cell over the csv module's size limit: the first sentence says enough
                 count = None
             if header is not None and count not in (None, len(header)):
-                problem += f"; without it the line has {count} cells where the header has {len(header)}"
+                problem += f"; without it the line has {_cells(count)} where the header has {len(header)}"
         raise InputError(f"malformed CSV: {problem}", file=path, row=record or None, line=start) from None
     raise AssertionError("a record was refused but none is malformed")  # unreachable: the checks agree
+
+
+def _cells(count: int) -> str:
+    return f"{count} cell" + ("" if count == 1 else "s")
 
 
 _MISSING_TEXT = {"", "nan", "NaN", "NA", "<NA>", "None", "null"}

@@ -121,4 +121,4 @@ def test_info_exits_2_with_one_line_for_a_short_record(folder, capsys):
     assert main(["info", str(folder.root)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
-    assert err.endswith("mos.csv, record 2 (line 3): has 1 cells where the header has 2")
+    assert err.endswith("mos.csv, record 2 (line 3): has 1 cell where the header has 2")
