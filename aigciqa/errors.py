@@ -13,15 +13,18 @@ class InputError(Exception):
     """Bad user input. The command line prints it on one line and exits with status 2.
 
     ``row`` is the 1-based data record (the header is not counted), so it matches what a
-    spreadsheet shows after the header line.
+    spreadsheet shows after the header line. ``line``, where given, is the 1-based line of the file
+    on which that record starts (not always row + 1: blank lines, cells that span lines); a
+    malformed header has a line and no record.
     """
 
     def __init__(self, message: str, *, file: str | Path | None = None,
-                 row: int | None = None, field: str | None = None):
+                 row: int | None = None, field: str | None = None, line: int | None = None):
         self.message = message
         self.file = None if file is None else str(file)
         self.row = row
         self.field = field
+        self.line = line
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -29,7 +32,9 @@ class InputError(Exception):
         if self.file is not None:
             where.append(self.file)
         if self.row is not None:
-            where.append(f"record {self.row}")
+            where.append(f"record {self.row}" + (f" (line {self.line})" if self.line is not None else ""))
+        elif self.line is not None:
+            where.append(f"line {self.line}")
         if self.field is not None:
             where.append(f"field '{self.field}'")
         text = (", ".join(where) + ": " if where else "") + self.message

@@ -7,6 +7,7 @@ Types: ``str`` (missing = ""), ``int`` (pandas ``Int64``, missing = <NA>), ``flo
 
 from __future__ import annotations
 
+import csv
 import io
 import posixpath
 import re
@@ -108,14 +109,74 @@ TABLES: dict[str, TableSpec] = {spec.name: spec for spec in (
 
 
 def read_csv_text(path, *, encoding: str = "utf-8") -> pd.DataFrame:
-    """Read a CSV with every cell as text ("" for empty) and a clear error for undecodable bytes."""
+    """Read a CSV with every cell as text ("" for empty). Each record must have as many cells as the
+    header; a record with more or fewer, an unclosed or stray quote or undecodable bytes is an
+    InputError naming the file, the record (1-based, header and blank lines not counted) and its line."""
     text = read_text(path, encoding)
     if not text.strip():
         raise InputError("file is empty", file=path)
+    header, records = parse_csv_records(text, path)
+    # Built from the parsed cells: pandas' own parser splits a long record into an extra phantom row
+    # and pads a short one silently. Positions first, then the names, so a repeated name survives
+    # to be reported by coerce_table.
+    frame = pd.DataFrame(records, columns=range(len(header)), dtype=str)
+    frame.columns = header
+    return frame
+
+
+def _csv_reader(text: str):
+    # newline="\n": lines end in "\n" or "\r\n", as an editor counts them; a lone "\r" is not a line
+    # break (universal newlines and pandas make one, which turned "403,...\r,extra" into two records).
+    return csv.reader(io.StringIO(text, newline="\n"), strict=True)
+
+
+def parse_csv_records(text: str, path) -> tuple[list[str], list[list[str]]]:
+    """The header's cells and each record's cells (blank lines are not records), every record as
+    long as the header; otherwise an InputError naming the first bad record and its line."""
     try:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False)
-    except pd.errors.ParserError as error:
-        raise InputError(f"malformed CSV: {error}", file=path) from None
+        rows = [cells for cells in _csv_reader(text) if cells]
+    except csv.Error:
+        rows = []
+    if not rows or len(set(map(len, rows))) > 1:
+        _raise_first_bad_record(text, path)
+    return rows[0], rows[1:]
+
+
+def _raise_first_bad_record(text: str, path) -> None:
+    """Read again, now tracking where each record starts (only for the message: it costs time)."""
+    reader = _csv_reader(text)
+    header: list[str] | None = None
+    record, start = 0, 1  # record 0 is the header; start: the line the record being read begins on
+    try:
+        for cells in reader:
+            if cells:
+                if header is None:
+                    header = cells
+                elif len(cells) != len(header):
+                    raise InputError(f"has {_cells(len(cells))} where the header has {len(header)}",
+                                     file=path, row=record, line=start)
+                record += 1
+            start = reader.line_num + 1
+    except csv.Error as error:
+        problem = str(error)
+        if "end of data" in problem or "field limit" in problem:
+            problem = "a quoted cell that starts in this record is never closed (a missing '\"')"
+        elif "new-line character" in problem:
+            problem = "a carriage return (\\r) inside the record, not at the end of a line"
+            # Typically a cell appended after the "\r" of a CRLF line: say what the line holds then.
+            line = text.split("\n")[reader.line_num - 1].removesuffix("\r").replace("\r", "")
+            try:
+                count = len(next(csv.reader([line]), []))
+            except csv.Error:  # a cell over the csv module's size limit: the first sentence says enough
+                count = None
+            if header is not None and count not in (None, len(header)):
+                problem += f"; without it the line has {_cells(count)} where the header has {len(header)}"
+        raise InputError(f"malformed CSV: {problem}", file=path, row=record or None, line=start) from None
+    raise AssertionError("a record was refused but none is malformed")  # unreachable: the checks agree
+
+
+def _cells(count: int) -> str:
+    return f"{count} cell" + ("" if count == 1 else "s")
 
 
 _MISSING_TEXT = {"", "nan", "NaN", "NA", "<NA>", "None", "null"}

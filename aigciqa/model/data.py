@@ -17,7 +17,7 @@ import pandas as pd
 
 from aigciqa.database import DatabaseFolder
 from aigciqa.database.card import card_value
-from aigciqa.database.tables import TABLES
+from aigciqa.database.tables import TABLES, check_references
 from aigciqa.errors import InputError
 
 SEGMENT_COLUMNS = ("style", "content", "atmosphere")
@@ -112,9 +112,14 @@ def load_model_data(root: str | Path, *, perspectives: list[str] | None = None, 
                 raise InputError(f"split column '{split}' has no '{name}' images",
                                  file=str(folder.table_path("splits")), field=split)
 
+    # The ids of mos.csv, splits.csv and pairs.csv must be in images.csv: the check `info` makes, so a
+    # bad id is named by file and record here too, not found later as an image without a MOS.
+    linked = {name: folder.read_table(name, card) for name in ("mos", "pairs") if folder.has(name)}
+    check_references({"images": images, **linked, **({"splits": splits} if split is not None else {})})
+
     targets = None
-    if folder.has("mos"):
-        mos = folder.read_table("mos", card).set_index("image_id")
+    if "mos" in linked:
+        mos = linked["mos"].set_index("image_id")
         lo, hi = card_value(card, "mos_range")
         if not math.isfinite(float(hi) - float(lo)):  # the 0-1 targets would be NaN or 0
             raise InputError(f"mos_range [{lo}, {hi}] is too wide to compute with (its width overflows)",
@@ -130,8 +135,8 @@ def load_model_data(root: str | Path, *, perspectives: list[str] | None = None, 
     index = {image_id: i for i, image_id in enumerate(images["image_id"])}
     pairs = pd.DataFrame({"better": pd.Series(dtype=int), "worse": pd.Series(dtype=int),
                           "perspective": pd.Series(dtype=int)})
-    if folder.has("pairs"):
-        table = folder.read_table("pairs", card)
+    if "pairs" in linked:
+        table = linked["pairs"]
         perspective = (table["perspective"] if "perspective" in table.columns
                        else pd.Series([""] * len(table), dtype=object))
         keep = perspective.isin(["", *chosen]).to_numpy()
