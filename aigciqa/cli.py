@@ -193,8 +193,8 @@ def upgrade_positional_out(argv: list[str], *, position: int, old: str, new: str
         else:
             positionals.append(k)
         k += 1
-    if len(positionals) <= position:
-        return argv
+    if len(positionals) <= position or any(word in ("-o", "--out") or word.startswith("--out=") for word in argv):
+        return argv  # no old positional, or -o given too: the parser names the extra word
     at = positionals[position]
     deprecated(old, new)
     return [*argv[:at], "-o", argv[at], *argv[at + 1:]]

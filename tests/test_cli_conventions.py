@@ -168,6 +168,9 @@ def test_old_positional_output_becomes_the_option_whatever_the_order(capsys):
     assert upgrade_positional_out(["sureal-export", "--scale", "1", "5", "r.csv", "x.json"], position=1,
                                   old=old, new=new) == ["sureal-export", "--scale", "1", "5", "r.csv", "-o", "x.json"]
     assert capsys.readouterr().err.count("deprecated") == 1  # only for the spelling that was old
+    with pytest.raises(SystemExit) as exit_:  # both spellings at once: the extra word is a usage error
+        main(["demo", "-o", "a", "b"])
+    assert exit_.value.code == 2 and "unrecognized arguments: b" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("old_spelling", [False, True])

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from aigciqa.errors import InputError
 
 
