@@ -157,7 +157,7 @@ def test_a_required_output_shows_as_required_in_the_usage(words, capsys):
     assert " -o " in usage and "[-o" not in usage
 
 
-def test_old_positional_output_becomes_the_option_whatever_the_order(capsys):
+def test_old_positional_output_becomes_the_option_whatever_the_order(tmp_path, capsys):
     from aigciqa.cli import upgrade_positional_out
     old, new = "'aigciqa demo OUT'", "'aigciqa demo -o OUT'"
     assert upgrade_positional_out(["demo", "--seed", "3", "out"], position=0, old=old, new=new) == [
@@ -168,9 +168,12 @@ def test_old_positional_output_becomes_the_option_whatever_the_order(capsys):
     assert upgrade_positional_out(["sureal-export", "--scale", "1", "5", "r.csv", "x.json"], position=1,
                                   old=old, new=new) == ["sureal-export", "--scale", "1", "5", "r.csv", "-o", "x.json"]
     assert capsys.readouterr().err.count("deprecated") == 1  # only for the spelling that was old
+    both = [tmp_path / "a", tmp_path / "b"]
+    for folder in both:  # not empty: a wrong rewrite is refused at once instead of running the demo
+        (folder / "x").mkdir(parents=True)
     with pytest.raises(SystemExit) as exit_:  # both spellings at once: the extra word is a usage error
-        main(["demo", "-o", "a", "b"])
-    assert exit_.value.code == 2 and "unrecognized arguments: b" in capsys.readouterr().err
+        main(["demo", "-o", *map(str, both)])
+    assert exit_.value.code == 2 and f"unrecognized arguments: {both[1]}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("old_spelling", [False, True])
