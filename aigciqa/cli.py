@@ -172,23 +172,32 @@ def add_deprecated_option(parser, old: str, *, dest: str, new: str, **kwargs) ->
                         default=argparse.SUPPRESS, **kwargs)
 
 
-def add_out_argument(parser, metavar: str, help: str, *, old_positional: bool = False) -> None:
-    """``-o/--out``: every output file or folder; ``old_positional`` also accepts the old spelling, a
-    positional after the inputs (see :func:`out_of`)."""
-    parser.add_argument("-o", "--out", metavar=metavar, help=help)
-    if old_positional:
-        parser.add_argument("old_out", nargs="?", help=argparse.SUPPRESS)
+def add_out_argument(parser, metavar: str, help: str, *, required: bool = False) -> None:
+    """``-o/--out``: every output file or folder (``required``: the usage line shows it without brackets)."""
+    parser.add_argument("-o", "--out", metavar=metavar, help=help, required=required)
 
 
-def out_of(args, *, old: str, new: str, needed: str) -> str:
-    """The output ``-o/--out`` names (or the deprecated positional, with a deprecation line); none at
-    all is an InputError saying what is needed (``needed``: e.g. "-o FILE is needed: ...")."""
-    if getattr(args, "old_out", None) is not None:
-        deprecated(old, new)
-        args.out = args.out or args.old_out
-    if args.out is None:
-        raise InputError(needed, field="-o")
-    return args.out
+def upgrade_positional_out(argv: list[str], *, position: int, old: str, new: str) -> list[str]:
+    """An old spelling that named the output as a positional after the inputs (``demo OUT``,
+    ``sureal-export DB OUT``): the ``position``-th positional word (0-based, after the command word) becomes
+    ``-o WORD``, with a deprecation line, so the parser itself can require ``-o`` and its usage says so."""
+    command = next(action.choices[argv[0]] for action in build_parser([argv[0]])._actions
+                   if isinstance(action.choices, dict))
+    # How many words each option takes (a flag none, --scale LOW HIGH two): those words are not positionals.
+    taken = {option: action.nargs if isinstance(action.nargs, int) else 1
+             for action in command._actions for option in action.option_strings}
+    positionals, k = [], 1
+    while k < len(argv) and argv[k] != "--":
+        if argv[k].startswith("-") and argv[k] != "-":
+            k += taken.get(argv[k], 0)
+        else:
+            positionals.append(k)
+        k += 1
+    if len(positionals) <= position or any(word in ("-o", "--out") or word.startswith("--out=") for word in argv):
+        return argv  # no old positional, or -o given too: the parser names the extra word
+    at = positionals[position]
+    deprecated(old, new)
+    return [*argv[:at], "-o", argv[at], *argv[at + 1:]]
 
 
 class _RangeAction(argparse.Action):
@@ -243,6 +252,20 @@ def fraction(text: str) -> float:
     if not 0.0 <= value <= 1.0:  # also false for nan
         raise argparse.ArgumentTypeError(f"{text} is outside 0-1")
     return value
+
+
+# A run's name is one folder under DB/runs: no separator, no '..', nothing hidden, nothing a shell quotes.
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
+
+
+def run_name(text: str) -> str:
+    """An argparse type: ``--run NAME``, one folder name under DB/runs (``--run a/b`` would write
+    DB/runs/a/b, which ``info`` does not list; ``--run ../x`` would leave DB/runs)."""
+    if not RUN_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a run name: one folder name under DB/runs, up to 100 letters, digits, '_', '.' "
+            "and '-', starting with a letter or digit (e.g. --run scorer-small)")
+    return text
 
 
 def build_parser(commands=None) -> argparse.ArgumentParser:

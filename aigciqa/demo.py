@@ -65,8 +65,20 @@ def example_folder(context: DemoContext) -> str:
             f"{context.samples} samples = {len(images)} images listed (prompts.csv, images.csv, dataset.json)")
 
 
+def check_out_folder(out: Path) -> None:
+    """Refuse an OUT that holds anything: the demo has no resume, and its steps over an earlier demo's (or
+    anyone's) files would leave a mixture of two runs (old ratings exported, a run name that exists)."""
+    from aigciqa.errors import InputError
+    if out.exists() and not out.is_dir():
+        raise InputError("is not a folder: choose a new folder for -o OUT", file=out)
+    if out.is_dir() and any(out.iterdir()):
+        raise InputError("the folder is not empty (an earlier demo's outputs?): choose a new folder for -o OUT, "
+                         "or remove this one first", file=out)
+
+
 def run_demo(out: str | Path, seed: int = 0, echo=print) -> DemoContext:
     context = DemoContext(out=Path(out), seed=seed)
+    check_out_folder(context.out)
     context.out.mkdir(parents=True, exist_ok=True)
     for spec in DEMO_STEPS:
         module, function = spec.split(":")
@@ -84,16 +96,21 @@ def register(subparsers) -> None:
         subparsers, "demo",
         description="""
         Input: nothing but the package (embedded prompts; simulated subjects; random-weight models).
-        Output: -o OUT: OUT/db, a database folder written by each stage in turn, and what each stage writes
+        Output: -o OUT, a new or empty folder (a non-empty one is refused, exit 2: the demo does not
+        resume): OUT/db, a database folder written by each stage in turn, and what each stage writes
         beside it. Everything is marked synthetic: it shows the pipeline, not real quality data.""",
         example="aigciqa demo -o demo-out")
-    add_out_argument(parser, "OUT", "output folder (created)", old_positional=True)
+    add_out_argument(parser, "OUT", "output folder (created; must be new or empty)", required=True)
     parser.add_argument("--seed", type=int, default=0, help="seed of every simulated step (default 0)")
     parser.set_defaults(func=run)
 
 
+def upgrade_argv(argv: list[str]) -> list[str]:
+    """The old spelling ``demo OUT`` as ``demo -o OUT``."""
+    from aigciqa.cli import upgrade_positional_out
+    return upgrade_positional_out(argv, position=0, old="'aigciqa demo OUT'", new="'aigciqa demo -o OUT'")
+
+
 def run(args) -> int:
-    from aigciqa.cli import out_of
-    run_demo(out_of(args, old="'aigciqa demo OUT'", new="'aigciqa demo -o OUT'",
-                    needed="-o OUT is needed: the folder the demo writes"), args.seed)
+    run_demo(args.out, args.seed)
     return 0

@@ -143,8 +143,72 @@ def test_sureal_export_old_positional_output(tmp_path, capsys):
     assert main(["sureal-export", str(ratings), str(tmp_path / "old.json")]) == 0
     assert (tmp_path / "old.json").read_text() == (tmp_path / "new.json").read_text()
     assert "sureal-export DB -o OUT" in capsys.readouterr().err
-    assert main(["sureal-export", str(ratings)]) == 2  # no output named: one clear error
-    assert "-o FILE is needed" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_:  # no output named: a one-line usage error
+        main(["sureal-export", str(ratings)])
+    assert exit_.value.code == 2
+    assert "required: -o/--out" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("words", [["demo"], ["sureal-export", "DB"]])
+def test_a_required_output_shows_as_required_in_the_usage(words, capsys):
+    with pytest.raises(SystemExit):
+        main([*words[:1], "--help"])
+    usage = capsys.readouterr().out.split("\n\n")[0]
+    assert " -o " in usage and "[-o" not in usage
+
+
+def test_old_positional_output_becomes_the_option_whatever_the_order(tmp_path, capsys):
+    from aigciqa.cli import upgrade_positional_out
+    old, new = "'aigciqa demo OUT'", "'aigciqa demo -o OUT'"
+    assert upgrade_positional_out(["demo", "--seed", "3", "out"], position=0, old=old, new=new) == [
+        "demo", "--seed", "3", "-o", "out"]
+    assert "deprecated: 'aigciqa demo OUT'" in capsys.readouterr().err
+    assert upgrade_positional_out(["demo", "-o", "out", "--seed", "3"], position=0, old=old, new=new) == [
+        "demo", "-o", "out", "--seed", "3"]
+    assert upgrade_positional_out(["sureal-export", "--scale", "1", "5", "r.csv", "x.json"], position=1,
+                                  old=old, new=new) == ["sureal-export", "--scale", "1", "5", "r.csv", "-o", "x.json"]
+    assert capsys.readouterr().err.count("deprecated") == 1  # only for the spelling that was old
+    both = [tmp_path / "a", tmp_path / "b"]
+    for folder in both:  # not empty: a wrong rewrite is refused at once instead of running the demo
+        (folder / "x").mkdir(parents=True)
+    with pytest.raises(SystemExit) as exit_:  # both spellings at once: the extra word is a usage error
+        main(["demo", "-o", *map(str, both)])
+    assert exit_.value.code == 2 and f"unrecognized arguments: {both[1]}" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("old_spelling", [False, True])
+def test_demo_refuses_a_non_empty_folder_before_writing_anything(tmp_path, capsys, old_spelling):
+    out = tmp_path / "out"
+    (out / "db").mkdir(parents=True)
+    (out / "db" / "mos.csv").write_text("image_id\n")  # e.g. an earlier demo's, with another --seed
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+    argv = ["demo", str(out), "--seed", "1"] if old_spelling else ["demo", "-o", str(out), "--seed", "1"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith(f"aigciqa demo: error: {out}: the folder is not empty")
+    assert "choose a new folder" in err[-1] and "remove" in err[-1]
+    assert len(err) == (2 if old_spelling else 1) and ("deprecated" in err[0]) == old_spelling
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    (tmp_path / "file").write_text("x")
+    assert main(["demo", "-o", str(tmp_path / "file")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", "../x", ".hidden", "a b", "-x", "x" * 101, ""])
+def test_run_names_are_one_folder_name(name, tmp_path, capsys):
+    for stage in (["scorer"], ["instruct", "--from", "r"], ["feedback", "--from", "r"]):
+        with pytest.raises(SystemExit) as exit_:
+            main(["train", *stage, str(tmp_path), "--split", "s", f"--run={name}"])
+        assert exit_.value.code == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "is not a run name" in err
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_good_run_name_passes_the_parser():
+    parser = build_parser(["train"])
+    args = parser.parse_args(["train", "scorer", "db", "--split", "s", "--run", "scorer-small_1.2"])
+    assert args.run == "scorer-small_1.2"
 
 
 def test_help_and_one_command_import_only_what_they_need():

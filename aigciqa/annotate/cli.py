@@ -91,6 +91,7 @@ def run(args) -> int:
         return 0
     if args.action == "status":
         from aigciqa.annotate.export import status
+        folder.read_card()  # a missing folder or one that is not a database is an error, not "no store yet"
         print(status(folder, args.store))
         return 0
     return open_window(folder, study_path=args.study, subject_id=args.subject,

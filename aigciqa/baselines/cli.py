@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from aigciqa.errors import InputError
 
 
@@ -31,6 +29,7 @@ def parse_weights(values, names: list[str]) -> dict[str, str]:
 def run_baseline(args) -> int:
     from aigciqa.baselines.methods import method_weights, parse_methods
     from aigciqa.baselines.run import BaselineOptions, evaluate_baseline, score_folder
+    from aigciqa.cli import write_json
     from aigciqa.model.cli import print_evaluation
     methods = parse_methods(args.method)
     weights = parse_weights(args.weights, [m.name for m in methods])
@@ -39,14 +38,15 @@ def run_baseline(args) -> int:
         options = BaselineOptions(weights=method_weights(method.name, weights), split=args.split, preset=args.preset,
                                   batch_size=args.batch_size, cpu=args.cpu, progress=not args.quiet)
         run = score_folder(args.db, method, options)
-        print(f"{method.name}: scores of every image in {run}")
+        if args.json != "-":  # '-': stdout holds the JSON alone
+            print(f"{method.name}: scores of every image in {run}")
         if args.split or args.all_images:
             result = evaluate_baseline(run, args.db, split=args.split, part=args.part)
             results.append(result)
-            print_evaluation(result)
+            if args.json != "-":
+                print_evaluation(result)
     if args.json:
-        from aigciqa.database.atomic import write_text_atomic
-        write_text_atomic(args.json, json.dumps(results, indent=2, default=float) + "\n")
+        write_json(args.json, results)
     return 0
 
 
@@ -106,7 +106,7 @@ def register(subparsers) -> None:
     parser.add_argument("--preset", default="small", metavar="NAME",
                         help=f"ridge: the model preset whose image encoder gives the features (default small): "
                              f"{presets_help()}")
-    add_json_argument(parser, help="also write the metrics as JSON to FILE")
+    add_json_argument(parser, help="also write the metrics as JSON to FILE ('-': print it instead of the tables)")
     parser.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")
     parser.add_argument("--cpu", action="store_true", help="run on the CPU even when a GPU is present")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")

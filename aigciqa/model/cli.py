@@ -271,9 +271,9 @@ def _common(parser) -> None:
 
 def _loop(parser) -> None:
     """The training-loop options every stage takes."""
-    from aigciqa.cli import non_negative_number, whole_number
+    from aigciqa.cli import non_negative_number, run_name, whole_number
     parser.add_argument("--split", required=True, metavar="COLUMN", help="column of splits.csv to use")
-    parser.add_argument("--run", metavar="NAME", help="run name under DB/runs")
+    parser.add_argument("--run", metavar="NAME", type=run_name, help="run name: one folder under DB/runs")
     parser.add_argument("--epochs", type=whole_number(1), default=10, help="epochs (default 10)")
     parser.add_argument("--lr", type=non_negative_number, default=1e-5,
                         help="peak learning rate, cosine-annealed (default 1e-5; 0 keeps the weights)")

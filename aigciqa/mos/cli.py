@@ -8,6 +8,15 @@ def register(subparsers) -> None:
     _register_sureal_export(subparsers)
 
 
+def upgrade_argv(argv: list[str]) -> list[str]:
+    """The old spelling ``sureal-export DB OUT`` as ``sureal-export DB -o OUT``."""
+    if argv[0] != "sureal-export":
+        return argv
+    from aigciqa.cli import upgrade_positional_out
+    return upgrade_positional_out(argv, position=1, old="'aigciqa sureal-export DB OUT'",
+                                  new="'aigciqa sureal-export DB -o OUT'")
+
+
 def _register_build_mos(subparsers) -> None:
     from aigciqa.cli import add_command, add_range_argument
     parser = add_command(
@@ -79,20 +88,18 @@ def _register_sureal_export(subparsers) -> None:
         models (e.g. 'sureal P910 FILE'). Written atomically; bad input writes nothing (exit 2).""",
         example="aigciqa sureal-export db/ -o quality.json --perspective quality")
     parser.add_argument("db", metavar="DB", help="database folder or ratings file")
-    add_out_argument(parser, "FILE", "output JSON file", old_positional=True)
+    add_out_argument(parser, "FILE", "output JSON file", required=True)
     parser.add_argument("--perspective", help="perspective to export (needed when there are several)")
     add_range_argument(parser, "--scale", help="rating scale of a CSV or JSON source (default 0 5)")
     parser.set_defaults(func=_run_sureal_export)
 
 
 def _run_sureal_export(args) -> int:
-    from aigciqa.cli import out_of
     from aigciqa.database.atomic import write_text_atomic
     from aigciqa.errors import InputError
     from aigciqa.mos.sources import read_source
     from aigciqa.mos.sureal_io import dumps_sureal, to_sureal_dataset
-    out = out_of(args, old="'aigciqa sureal-export DB OUT'", new="'aigciqa sureal-export DB -o OUT'",
-                 needed="-o FILE is needed: where to write the sureal JSON")
+    out = args.out
     source = read_source(args.db, scale=args.scale,
                          perspective=args.perspective)
     perspectives = list(source.card["perspectives"])

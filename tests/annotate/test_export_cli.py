@@ -95,6 +95,15 @@ def test_cli_status_and_export(folder, capsys):
     assert folder.has("ratings")
 
 
+def test_status_of_a_folder_that_is_not_a_database_is_an_error(folder, tmp_path, capsys):
+    for where in (tmp_path / "nope", tmp_path):  # missing; a folder without dataset.json
+        assert main(["annotate", "status", str(where)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"aigciqa annotate: error: {where}: not a database folder")
+    assert main(["annotate", "status", str(folder.root)]) == 0  # a database nobody has rated yet
+    assert f"no annotation store in {folder.root} yet" in capsys.readouterr().out
+
+
 def test_cli_refuses_bad_input_before_opening_anything(folder, tmp_path, capsys, monkeypatch):
     assert main(["annotate", str(folder.root), "--subject", "anna müller"]) == 2
     assert "not allowed" in capsys.readouterr().err

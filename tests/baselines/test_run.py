@@ -47,6 +47,18 @@ def test_command_scores_every_image_and_reports_metrics(folder, tmp_path):
     assert "baseline" in card["provenance"]
 
 
+def test_json_dash_prints_the_metrics_instead_of_the_table(distorted, tmp_path, monkeypatch, capsys):
+    from aigciqa.cli import main
+    monkeypatch.chdir(tmp_path)
+    assert main(["baseline", str(distorted), "--method", "niqe", "--all-images", "--quiet", "--json", "-"]) == 0
+    printed = json.loads(capsys.readouterr().out)  # stdout is the JSON alone
+    assert [m["method"] for m in printed] == ["niqe"] and printed[0]["images"] == len(pd.read_csv(distorted / "images.csv"))
+    assert not (tmp_path / "-").exists()
+    assert main(["baseline", str(distorted), "--method", "niqe", "--all-images", "--quiet", "--json", "m.json"]) == 0
+    assert "with niqe" in capsys.readouterr().out  # a FILE: written, and the table printed
+    assert json.loads((tmp_path / "m.json").read_text()) == printed
+
+
 def test_evaluation_is_the_models_metrics_on_the_stored_scores(folder):
     run = score_folder(folder, get_baseline("brisque"), BaselineOptions(progress=False))
     result = evaluate_baseline(run, folder, split="by_content", part="test")
