@@ -107,10 +107,12 @@ def add_command(subparsers, name: str, *, description: str, example: str, summar
     """Add a subcommand whose help has a one-line summary (default: its line in :data:`COMMANDS`), a
     description and an example."""
     summary = summary or COMMANDS[name].summary
-    return subparsers.add_parser(
+    parser = subparsers.add_parser(
         name, help=summary, description=summary + "\n\n" + textwrap.dedent(description).strip(),
         epilog="example:\n" + textwrap.indent(textwrap.dedent(example).strip(), "  "),
         formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs)
+    parser.set_defaults(prog=parser.prog)  # the innermost (sub)command's: error lines name it, as usage errors do
+    return parser
 
 
 def add_db_argument(parser, help: str = "database folder") -> None:
@@ -316,12 +318,13 @@ def main(argv: list[str] | None = None) -> int:
         with library_bars(not getattr(args, "quiet", False)):
             result = args.func(args)
     except InputError as error:
-        print(f"aigciqa {args.command}: error: {error}", file=sys.stderr)
+        print(f"{getattr(args, 'prog', 'aigciqa ' + args.command)}: error: {error}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # output piped into `head` and the like: not an error
         sys.stderr.close()
         return 0
     except KeyboardInterrupt:
-        print(f"aigciqa {args.command}: {getattr(args, 'interrupted', rerun_resumes)(args)}", file=sys.stderr)
+        print(f"{getattr(args, 'prog', 'aigciqa ' + args.command)}: {getattr(args, 'interrupted', rerun_resumes)(args)}",
+              file=sys.stderr)
         return 130
     return int(result or 0)

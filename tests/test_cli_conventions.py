@@ -225,3 +225,13 @@ def test_help_and_one_command_import_only_what_they_need():
             assert out == [stages, libraries]
         else:
             assert not {"model", "generate", "annotate", "qa_builder", "datasets"} & set(ast.literal_eval(out[0]))
+
+
+def test_an_input_error_names_the_subcommand_as_a_usage_error_does(tmp_path, capsys):
+    assert main(["train", "scorer", str(tmp_path / "nope"), "--split", "x"]) == 2
+    assert capsys.readouterr().err.startswith("aigciqa train scorer: error: ")
+    with pytest.raises(SystemExit):
+        main(["train", "scorer", str(tmp_path / "nope"), "--split", "x", "--epochs", "0"])
+    assert capsys.readouterr().err.startswith("aigciqa train scorer: error: ")
+    assert main(["info", str(tmp_path / "nope")]) == 2
+    assert capsys.readouterr().err.startswith("aigciqa info: error: ")

@@ -159,8 +159,11 @@ def _raise_first_bad_record(text: str, path) -> None:
             start = reader.line_num + 1
     except csv.Error as error:
         problem = str(error)
-        if "end of data" in problem or "field limit" in problem:
+        if "end of data" in problem:
             problem = "a quoted cell that starts in this record is never closed (a missing '\"')"
+        elif "field limit" in problem:  # an unclosed quote swallows the rest of the file into one cell
+            problem = (f"a cell longer than {csv.field_size_limit():,} characters: a quoted cell that starts in "
+                       "this record is never closed (a missing '\"'), or a cell too long for a table")
         elif "new-line character" in problem:
             problem = "a carriage return (\\r) inside the record, not at the end of a line"
             # Typically a cell appended after the "\r" of a CRLF line: say what the line holds then.

@@ -99,7 +99,7 @@ def test_status_of_a_folder_that_is_not_a_database_is_an_error(folder, tmp_path,
     for where in (tmp_path / "nope", tmp_path):  # missing; a folder without dataset.json
         assert main(["annotate", "status", str(where)]) == 2
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith(f"aigciqa annotate: error: {where}: not a database folder")
+        assert len(err) == 1 and err[0].startswith(f"aigciqa annotate status: error: {where}: not a database folder")
     assert main(["annotate", "status", str(folder.root)]) == 0  # a database nobody has rated yet
     assert f"no annotation store in {folder.root} yet" in capsys.readouterr().out
 

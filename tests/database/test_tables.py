@@ -80,6 +80,15 @@ def test_an_unclosed_quote_names_the_record_it_starts_in(folder):
     assert "EOF" not in str(error) and "tokenizing" not in str(error)
 
 
+def test_a_cell_over_the_csv_size_limit_is_not_called_only_an_unclosed_quote(tmp_path):
+    import csv
+    path = tmp_path / "long.csv"
+    path.write_text("image_id,explanation\na," + "x" * (csv.field_size_limit() + 1) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as error:
+        read_csv_text(path)
+    assert "a cell longer than" in str(error.value) and "(line 2)" in str(error.value)
+
+
 def test_a_stray_quote_is_named(folder):
     path = folder.table_path("images")
     edit_line(path, 4, lambda line: line.replace(",images/", ',"images"/', 1))  # text after a closing quote

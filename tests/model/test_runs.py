@@ -98,7 +98,7 @@ def test_an_interrupted_train_names_the_resume_and_it_continues_the_run(make_fol
     assert main(["train", "scorer", str(folder.root), *TRAIN, "--stop-after", "2"]) == 130
     monkeypatch.setattr(loop, "_save", save)
     message = capsys.readouterr().err.strip()
-    assert message.startswith("aigciqa train: interrupted;") and "a rerun resumes" not in message
+    assert message.startswith("aigciqa train scorer: interrupted;") and "a rerun resumes" not in message
     command = message.split("continue the run with: ", 1)[1].split(" (if it stopped", 1)[0]
     assert command == shlex.join(["aigciqa", "train", "scorer", str(folder.root), *TRAIN, "--resume"])
     assert main(["train", "scorer", str(folder.root), *TRAIN]) == 2  # the plain rerun the old line promised
