@@ -193,6 +193,8 @@ def weights_of(root: Path) -> dict[str, bytes]:
     state = json.loads((run / "last/state.json").read_text())
     for record in state["history"]:
         record.pop("seconds")  # wall time, the one thing that differs
+    # the command that resumes the run names its folder: each copy's own
+    state["resume_command"] = state["resume_command"].replace(str(root), "DB")
     files["last/state.json"] = json.dumps(state, sort_keys=True).encode()
     return files
 
