@@ -1,7 +1,8 @@
 """Benchmark of reading a database table's CSV text (``aigciqa.database.tables.read_csv_text``).
 
-The reader parses with Python's csv module so that every record's cell count and the line it starts on
-are known (pandas' parser splits a long record into a phantom row and pads a short one). Reference, in
+The reader checks every record's cell count (pandas' parser splits a long record into a phantom row and
+pads a short one): a table without quotes (ratings.csv) goes through pandas' C parser after a count of each
+line's commas; a table with quotes (answers.csv: free text) through Python's csv module. Reference, in
 the same run: ``pandas.read_csv(dtype=str)``, the reader used before. Tables are seeded and shaped like
 a full AIGCIQA2023+ panel: ratings.csv (2400 images x 28 subjects x 3 perspectives) and answers.csv
 with quoted free-text explanations. Also the whole ``DatabaseFolder.read_table`` (parse + type checks).
@@ -74,10 +75,11 @@ def main() -> int:
         markdown_table(["table", "records x columns", "pandas.read_csv s (reference)", "read_csv_text s",
                         "/ reference", "read_table s (parse + type checks)"], rows, "lrrrrr"),
         "",
-        "`read_csv_text` parses with Python's csv module, so every record's cell count (and, for an error, "
-        "the line it starts on) is known; pandas' parser splits a record with too many cells into a phantom "
-        "row and pads one with too few, so it cannot be the reader. The cost is the csv module's per-cell "
-        "Python strings.",
+        "`read_csv_text` checks every record's cell count (pandas' parser splits a record with too many cells "
+        "into a phantom row and pads one with too few). A table without quotes (ratings.csv) is parsed by "
+        "pandas' C parser after each line's commas are counted; one with quotes (answers.csv) by Python's csv "
+        "module, whose per-cell Python strings are its cost. A malformed record is named with its line either "
+        "way (the csv module reads the file again for the message).",
     ])
     write_section("CSV table reading", body)
     print(body)
