@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from aigciqa.common.deps import installed
 from aigciqa.errors import InputError
 
 
@@ -28,15 +29,6 @@ def targets(names: list[str], stage: str | None = None) -> list[tuple[str, str]]
         if base:
             chosen[base] = DEFAULTS[base].spec
     return list(chosen.items())
-
-
-def installed(module: str) -> bool:
-    from aigciqa.common.deps import package_dir
-    try:
-        package_dir(module, "")
-        return True
-    except InputError:
-        return False
 
 
 def run_list(args) -> int:

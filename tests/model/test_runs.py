@@ -83,11 +83,8 @@ def test_a_run_trained_through_the_api_is_unfinished_with_the_shape_of_its_resum
     assert "config.json" in progress.resume_caveat()
 
 
-def test_an_interrupted_train_names_the_resume_and_it_continues_the_run(make_folder, tmp_path, capsys,
-                                                                        monkeypatch):
-    """Ctrl-C after the first epoch's checkpoint: the line names the command, which finishes the run (a plain
-    rerun is refused: 'run exists')."""
-    folder = make_folder(tmp_path / "db")
+def interrupted_after_the_first_checkpoint(monkeypatch, capsys, folder, *options) -> str:
+    """Train the scorer with Ctrl-C right after its first checkpoint is written; the stderr line (exit 130)."""
     save = loop._save
 
     def save_then_interrupt(*args, **kwargs):
@@ -95,9 +92,17 @@ def test_an_interrupted_train_names_the_resume_and_it_continues_the_run(make_fol
         raise KeyboardInterrupt
 
     monkeypatch.setattr(loop, "_save", save_then_interrupt)
-    assert main(["train", "scorer", str(folder.root), *TRAIN, "--stop-after", "2"]) == 130
+    assert main(["train", "scorer", str(folder.root), *TRAIN, *options]) == 130
     monkeypatch.setattr(loop, "_save", save)
-    message = capsys.readouterr().err.strip()
+    return capsys.readouterr().err.strip()
+
+
+def test_an_interrupted_train_names_the_resume_and_it_continues_the_run(make_folder, tmp_path, capsys,
+                                                                        monkeypatch):
+    """Ctrl-C after the first epoch's checkpoint: the line names the command, which finishes the run (a plain
+    rerun is refused: 'run exists')."""
+    folder = make_folder(tmp_path / "db")
+    message = interrupted_after_the_first_checkpoint(monkeypatch, capsys, folder, "--stop-after", "2")
     assert message.startswith("aigciqa train scorer: interrupted;") and "a rerun resumes" not in message
     command = message.split("continue the run with: ", 1)[1].split(" (if it stopped", 1)[0]
     assert command == shlex.join(["aigciqa", "train", "scorer", str(folder.root), *TRAIN, "--resume"])
@@ -137,16 +142,7 @@ def test_an_interrupted_per_perspective_train_resumes_the_perspectives_not_begun
     """Interrupted in the first perspective's run, the named command finishes it and trains the second, which
     has no checkpoint yet (a bare --resume of it would be refused: 'no checkpoint to resume from')."""
     folder = make_folder(tmp_path / "db")
-    save = loop._save
-
-    def save_then_interrupt(*args, **kwargs):
-        save(*args, **kwargs)
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop, "_save", save_then_interrupt)
-    assert main(["train", "scorer", str(folder.root), *TRAIN, "--per-perspective"]) == 130
-    monkeypatch.setattr(loop, "_save", save)
-    message = capsys.readouterr().err
+    message = interrupted_after_the_first_checkpoint(monkeypatch, capsys, folder, "--per-perspective")
     command = message.split("continue the run with: ", 1)[1].split(" (if it stopped", 1)[0]
     assert not (folder.root / "runs" / "mint-iqa-tiny-authenticity").exists()
     assert run_command(command) == 0
